@@ -1,0 +1,129 @@
+"""What kind of app is this (ASGI 3, ASGI 2, WSGI), and adapting it to ASGI 3.
+
+Servers such as uvicorn guess the interface from the callable's shape; we do the same
+so that a mount table can hold Flask, Django's WSGI handler or a FastAPI app alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from a2wsgi import WSGIMiddleware
+
+from ._errors import MountError
+from ._types import ASGIApp, Receive, Scope, Send
+
+__all__ = ["as_asgi3"]
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def as_asgi3(app: object, key: str) -> ASGIApp:
+    """Return `app` as an ASGI 3 callable, wrapping WSGI and ASGI 2 apps.
+
+    Raises `MountError` naming `key` when `app` is none of the three.
+    """
+    kind = _interface_of(app)
+    if kind is None:
+        raise MountError(
+            f"mount {key!r}: {app!r} is not an ASGI 3, ASGI 2 or WSGI app; "
+            "mount the application object itself (for Django, "
+            "get_asgi_application() or get_wsgi_application())"
+        )
+    if kind == "wsgi":
+        return _AsyncioOnly(WSGIMiddleware(_TerminatedInput(app)), key, "a WSGI app")  # type: ignore[arg-type]
+    if kind == "asgi2":
+        return _ASGI2Adapter(app)
+    if type(app).__module__.startswith("django."):
+        return _AsyncioOnly(app, key, "Django")  # type: ignore[arg-type]
+    return app  # type: ignore[return-value]
+
+
+def _interface_of(app: object) -> str | None:
+    """Guess "asgi3", "asgi2" or "wsgi" from the callable's shape, as uvicorn does."""
+    if not callable(app):
+        return None
+    if inspect.isclass(app):
+        return "asgi2"  # the single-callable class style: App(scope)(receive, send)
+    call = app if inspect.isroutine(app) else type(app).__call__
+    if inspect.iscoroutinefunction(call) or _is_marked_coroutine(call):
+        return "asgi3"
+    try:
+        parameters = inspect.signature(app).parameters.values()
+    except (TypeError, ValueError):
+        return "asgi3"
+    required = [
+        p
+        for p in parameters
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+    ]
+    variadic = any(p.kind is p.VAR_POSITIONAL for p in parameters)
+    by_arity = {1: "asgi2", 2: "wsgi", 3: "asgi3"}
+    if len(required) in by_arity:
+        return by_arity[len(required)]
+    return "asgi3" if variadic else None
+
+
+def _is_marked_coroutine(function: object) -> bool:
+    """True for sync callables marked as coroutine functions before Python 3.12.
+
+    asgiref's `markcoroutinefunction` sets `_is_coroutine`; 3.12's `inspect` reads
+    its own marker, which the check above already covers.
+    """
+    return getattr(function, "_is_coroutine", None) is not None
+
+
+class _ASGI2Adapter:
+    """Calls an ASGI 2 app (`app(scope)` returning `instance(receive, send)`)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope)(receive, send)
+
+
+class _TerminatedInput:
+    """Marks `wsgi.input` as ending at the end of the body.
+
+    a2wsgi's input stream reads until the ASGI body ends, but does not say so; without
+    `wsgi.input_terminated`, Werkzeug (Flask) and Django read nothing from a chunked
+    upload, which has no Content-Length.
+    """
+
+    def __init__(self, app: WSGIApp) -> None:
+        self.app = app
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        environ["wsgi.input_terminated"] = True
+        return self.app(environ, start_response)
+
+
+class _AsyncioOnly:
+    """Runs an app that needs asyncio, and says so plainly when run on another loop.
+
+    a2wsgi and asgiref (Django) call asyncio directly; under trio they fail deep inside
+    with "no running event loop".
+    """
+
+    def __init__(self, app: ASGIApp, key: str, what: str) -> None:
+        self.app = app
+        self.key = key
+        self.what = what
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                f"mount {self.key!r} is {self.what}, which runs on asyncio only, but "
+                "this test runs on another event loop (trio?). Run it on asyncio: "
+                "with anyio's pytest plugin, define an `anyio_backend` fixture "
+                "returning 'asyncio'."
+            ) from None
+        await self.app(scope, receive, send)

@@ -1,0 +1,290 @@
+"""The mount table: parsing and checking it, finding the route for a request; Dispatcher.
+
+Lookup cost depends on the depth of the request path, never on the number of mounts:
+the routes live in a dict keyed by prefix, and a request tries its own segment-boundary
+prefixes, longest first, from at most as many segments as the deepest mount has.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._apps import as_asgi3
+from ._errors import MountError
+from ._lifespan import (
+    DEFAULT_SHUTDOWN_TIMEOUT,
+    DEFAULT_STARTUP_TIMEOUT,
+    AppLifespan,
+    LifespanGroup,
+    State,
+)
+from ._types import ASGIApp, Receive, Scope, Send
+
+__all__ = ["Dispatcher", "Route"]
+
+_HOST = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+_FORBIDDEN_IN_KEY = re.compile(r"[\s?#]")
+
+
+@dataclass(eq=False)
+class Route:
+    """One mount: where it matches, the app, and the app's lifespan state while running."""
+
+    key: str
+    host: str | None
+    prefix: str
+    app: ASGIApp
+    state: State | None = field(default=None, repr=False)
+
+    def describe(self) -> str:
+        return f"{self.host or ''}{self.prefix or '/'}"
+
+
+class Dispatcher:
+    """An ASGI 3 app that sends each request to the app mounted for its host and path.
+
+    The mounted app sees the full `path` and a `root_path` extended by the matched
+    prefix, the convention of uvicorn, Starlette, Django and a2wsgi.
+    """
+
+    def __init__(self, mounts: Mapping[str, object]) -> None:
+        if not isinstance(mounts, Mapping):
+            raise MountError(
+                f"a mount table must be a mapping of prefix to app, not {type(mounts).__name__}"
+            )
+        self.routes: list[Route] = []
+        self._by_prefix: dict[str, Route] = {}
+        self._by_host: dict[str, dict[str, Route]] = {}
+        self._depth = 0
+        self._lifespans_running = False
+        for key, value in mounts.items():
+            self._add(key, value)
+
+    def _add(self, key: object, value: object) -> None:
+        host, prefix = _parse_key(key)
+        table = self._by_prefix if host is None else self._by_host.setdefault(host, {})
+        if prefix in table:
+            raise MountError(
+                f"mount {key!r} duplicates mount {table[prefix].key!r}: both route "
+                f"{(host or '') + (prefix or '/')}"
+            )
+        route = Route(str(key), host, prefix, _as_app(value, str(key)))
+        table[prefix] = route
+        self.routes.append(route)
+        self._depth = max(self._depth, prefix.count("/"))
+
+    def route_for(self, scope: Scope) -> Route | None:
+        """The route for an http or websocket scope, or None when nothing matches."""
+        path = scope["path"]
+        root_path = scope.get("root_path", "")
+        if root_path and path.startswith(root_path):
+            path = path[len(root_path) :]
+        if self._by_host:
+            routes = self._by_host.get(_request_host(scope))
+            if routes is not None:
+                route = _longest_prefix(routes, path, self._depth)
+                if route is not None:
+                    return route
+        return _longest_prefix(self._by_prefix, path, self._depth)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._serve_lifespan(receive, send)
+            return
+        route = self.route_for(scope)
+        if route is None:
+            await self._not_found(scope, send)
+            return
+        scope = dict(scope)
+        scope["root_path"] = scope.get("root_path", "") + route.prefix
+        if route.state is not None:
+            scope["state"] = route.state.copy()
+        else:
+            scope.pop("state", None)  # the server's state belongs to no mounted app
+        await route.app(scope, receive, send)
+
+    def lifespans(
+        self,
+        *,
+        startup_timeout: float | None = DEFAULT_STARTUP_TIMEOUT,
+        shutdown_timeout: float | None = DEFAULT_SHUTDOWN_TIMEOUT,
+    ) -> AbstractAsyncContextManager[None]:
+        """Run every mounted app's lifespan: startup in table order, shutdown in reverse.
+
+        While it runs, each app's requests get a copy of that app's lifespan state.
+        Failures raise `LifespanError` naming the mount.
+        """
+        return self._lifespans(startup_timeout, shutdown_timeout)
+
+    @asynccontextmanager
+    async def _lifespans(
+        self, startup_timeout: float | None, shutdown_timeout: float | None
+    ) -> AsyncIterator[None]:
+        if self._lifespans_running:
+            raise RuntimeError(
+                f"the lifespans of {self!r} are running already; use one dispatch() "
+                "at a time per Dispatcher, or build a Dispatcher for each"
+            )
+        lifespans = [
+            _NestedLifespans(
+                route.app.lifespans(
+                    startup_timeout=startup_timeout, shutdown_timeout=shutdown_timeout
+                )
+            )
+            if isinstance(route.app, Dispatcher)
+            else AppLifespan(route.app, route.key, startup_timeout, shutdown_timeout)
+            for route in self.routes
+        ]
+        self._lifespans_running = True
+        try:
+            async with LifespanGroup(lifespans) as states:
+                for route, state in zip(self.routes, states, strict=False):
+                    route.state = state
+                try:
+                    yield
+                finally:
+                    for route in self.routes:
+                        route.state = None
+        finally:
+            self._lifespans_running = False
+
+    async def _serve_lifespan(self, receive: Receive, send: Send) -> None:
+        """Answer a server's lifespan scope by running every mounted app's lifespan."""
+        await receive()  # lifespan.startup
+        running = self.lifespans()
+        try:
+            await running.__aenter__()
+        except Exception as exc:
+            await send({"type": "lifespan.startup.failed", "message": str(exc)})
+            return
+        await send({"type": "lifespan.startup.complete"})
+        await receive()  # lifespan.shutdown
+        try:
+            await running.__aexit__(None, None, None)
+        except Exception as exc:
+            await send({"type": "lifespan.shutdown.failed", "message": str(exc)})
+            return
+        await send({"type": "lifespan.shutdown.complete"})
+
+    async def _not_found(self, scope: Scope, send: Send) -> None:
+        body = (
+            f"No app is mounted for {scope['path']} (host {_request_host(scope)}).\n"
+            "Mounted routes:\n" + "".join(f"  {r.describe()}\n" for r in self.routes)
+        ).encode()
+        if scope["type"] == "websocket":
+            if "websocket.http.response" not in scope.get("extensions", {}):
+                await send({"type": "websocket.close", "code": 1008, "reason": "no route"})
+                return
+            prefix = "websocket.http.response"
+        else:
+            prefix = "http.response"
+        await send(
+            {
+                "type": f"{prefix}.start",
+                "status": 404,
+                "headers": [
+                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": f"{prefix}.body", "body": body})
+
+    def __repr__(self) -> str:
+        table = ", ".join(f"{r.describe()!r}: {_app_name(r.app)}" for r in self.routes)
+        return f"Dispatcher({{{table}}})"
+
+
+class _NestedLifespans(AbstractAsyncContextManager["State | None"]):
+    """A nested Dispatcher's lifespans, run directly so its errors keep their mount."""
+
+    def __init__(self, lifespans: AbstractAsyncContextManager[None]) -> None:
+        self._lifespans = lifespans
+
+    async def __aenter__(self) -> State | None:
+        await self._lifespans.__aenter__()
+        return None
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self._lifespans.__aexit__(*exc_info)
+
+
+def _as_app(value: object, key: str) -> ASGIApp:
+    if isinstance(value, Dispatcher):
+        return value
+    if isinstance(value, Mapping):
+        try:
+            return Dispatcher(value)
+        except MountError as exc:
+            raise MountError(f"in mount {key!r}: {exc}") from exc
+    return as_asgi3(value, key)
+
+
+def _parse_key(key: object) -> tuple[str | None, str]:
+    """Split a mount key into (host or None, normalised path prefix; "" for the root)."""
+    if not isinstance(key, str):
+        raise MountError(f"mount {key!r}: a mount key must be a string such as '/billing'")
+    if _FORBIDDEN_IN_KEY.search(key):
+        raise MountError(
+            f"mount {key!r}: a mount key holds a path prefix and/or a host, without "
+            "spaces, query string or fragment"
+        )
+    host: str | None = None
+    path = key
+    if key and not key.startswith("/"):
+        host, slash, rest = key.partition("/")
+        path = slash + rest
+        host = _without_port(host.lower())
+        if not (host.startswith("[") or _HOST.match(host)):
+            raise MountError(
+                f"mount {key!r}: {host!r} is not a host name; path prefixes start with '/'"
+            )
+    prefix = path.rstrip("/")
+    if "//" in prefix:
+        raise MountError(f"mount {key!r}: empty path segment in {path!r}")
+    return host, prefix
+
+
+def _longest_prefix(routes: dict[str, Route], path: str, depth: int) -> Route | None:
+    """The route of the longest prefix of `path` that ends on a segment boundary."""
+    end = 0
+    for _ in range(depth):
+        end = path.find("/", end + 1)
+        if end == -1:
+            candidate = path
+            break
+    else:
+        candidate = path[:end]
+    while candidate:
+        route = routes.get(candidate)
+        if route is not None:
+            return route
+        candidate = candidate[: candidate.rfind("/")]
+    return routes.get("")
+
+
+def _request_host(scope: Scope) -> str:
+    """The request's host, lowercased and without port, from Host or the server."""
+    for name, value in scope.get("headers", ()):
+        if name == b"host":
+            host: str = value.decode("latin-1").lower()
+            break
+    else:
+        server = scope.get("server")
+        return server[0].lower() if server else ""
+    return _without_port(host)
+
+
+def _without_port(host: str) -> str:
+    if host.startswith("["):  # IPv6 literal
+        return host[: host.find("]") + 1]
+    return host.partition(":")[0]
+
+
+def _app_name(app: object) -> str:
+    inner = getattr(app, "app", app)
+    return type(inner).__name__ if not isinstance(app, Dispatcher) else repr(app)

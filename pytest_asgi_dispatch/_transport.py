@@ -1,0 +1,434 @@
+"""Streaming httpx transports for an ASGI app: async, and sync over an anyio portal.
+
+httpx's own `ASGITransport` runs the app to completion before it returns the
+response, so an endless stream (server-sent events) never returns. Here each request
+runs the app in a task of its own and the response is returned as soon as the app
+sends `http.response.start`; the body is read as the app sends it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Iterator
+from typing import Any, TypeVar
+
+import anyio
+import httpx
+import sniffio
+from anyio.from_thread import BlockingPortal
+from anyio.lowlevel import checkpoint
+
+from ._threads import CallingThreadExecutor, run_thread_sensitive_here
+from ._types import ASGIApp, Message
+
+__all__ = ["ClientDisconnected", "StreamingTransport", "SyncStreamingTransport"]
+
+T = TypeVar("T")
+
+# How many messages an app may send ahead of a client that is not reading: enough to
+# never block a normal response, few enough that an endless stream stays small.
+_BUFFERED_MESSAGES = 64
+# How long an app gets to finish after the client closed its response early, before it
+# is cancelled: an app that listens for `http.disconnect` returns well within this.
+_DISCONNECT_GRACE = 1.0
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+_tasks: set[asyncio.Task[None]] = set()  # strong references, as asyncio asks
+
+
+class ClientDisconnected(OSError):
+    """Raised by `send` when the client closed the response (ASGI spec 2.4)."""
+
+
+class _Flag:
+    """A one-shot event that costs nothing until somebody waits for it."""
+
+    __slots__ = ("_event", "is_set")
+
+    def __init__(self) -> None:
+        self.is_set = False
+        self._event: anyio.Event | None = None
+
+    def set(self) -> None:
+        self.is_set = True
+        if self._event is not None:
+            self._event.set()
+
+    async def wait(self) -> None:
+        if not self.is_set:
+            self._event = self._event or anyio.Event()
+            await self._event.wait()
+
+
+class _Exchange:
+    """One request and its response, between httpx and an app running in its own task.
+
+    The app's messages go into a deque; `send` does not yield to the event loop unless
+    the client has fallen `_BUFFERED_MESSAGES` behind, so a plain response costs one
+    task switch. Events are created only when somebody has to wait.
+    """
+
+    def __init__(
+        self, request: httpx.Request, body: AsyncIterable[bytes], raise_app_exceptions: bool
+    ) -> None:
+        self.request = request
+        self._raise_app_exceptions = raise_app_exceptions
+        self._timeout: float | None = request.extensions.get("timeout", {}).get("read")
+        self._is_head = request.method == "HEAD"
+        self._body = aiter(body)
+        self._next_body: bytes | None = None
+        self._request_complete = False
+        self._started = False
+        self._complete = False
+        self._messages: deque[Message] = deque()
+        self._arrived: anyio.Event | None = None  # the client waits for a message
+        self._drained: anyio.Event | None = None  # the app waits for the client to read
+        self._response_over = _Flag()  # complete, or the client left
+        self._returned = _Flag()
+        self._client_gone = False
+        self._error: Exception | None = None
+        self.cancel: Callable[[], object] = lambda: None
+
+    # The app's side.
+
+    async def run(self, app: ASGIApp, scope: dict[str, Any]) -> None:
+        try:
+            await app(scope, self._receive, self._send)
+        except Exception as exc:
+            self._error = exc
+        finally:
+            self._returned.set()
+            self._wake_client()
+
+    async def _receive(self) -> Message:
+        if self._request_complete:
+            await self._response_over.wait()
+            return {"type": "http.disconnect"}
+        # One chunk of lookahead, so that a body of one chunk arrives in one message.
+        body = await self._read_body() if self._next_body is None else self._next_body
+        self._next_body = await self._read_body()
+        more_body = self._next_body is not None
+        self._request_complete = not more_body
+        return {"type": "http.request", "body": body or b"", "more_body": more_body}
+
+    async def _read_body(self) -> bytes | None:
+        try:
+            return await anext(self._body)
+        except StopAsyncIteration:
+            return None
+
+    async def _send(self, message: Message) -> None:
+        if self._client_gone:
+            raise ClientDisconnected("the client closed the response")
+        self._check(message)
+        self._messages.append(message)
+        self._wake_client()
+        if len(self._messages) >= _BUFFERED_MESSAGES:
+            self._drained = anyio.Event()
+            await self._drained.wait()
+            if self._client_gone:
+                raise ClientDisconnected("the client closed the response")
+
+    def _check(self, message: Message) -> None:
+        """Refuse what a server would refuse, rather than hand httpx a broken response."""
+        kind = message.get("type")
+        if kind == "http.response.start":
+            if self._started:
+                raise RuntimeError("the app sent 'http.response.start' twice")
+            if not isinstance(message.get("status"), int):
+                raise RuntimeError(
+                    f"the app sent 'http.response.start' without a status: {message!r}"
+                )
+            self._started = True
+        elif kind == "http.response.body":
+            if not self._started:
+                raise RuntimeError("the app sent 'http.response.body' before 'http.response.start'")
+            if self._complete:
+                raise RuntimeError("the app sent 'http.response.body' after its last body")
+            if not isinstance(message.get("body", b""), bytes):
+                raise RuntimeError(f"the app sent a body that is not bytes: {message!r}")
+            if not message.get("more_body", False):
+                self._complete = True
+                self._response_over.set()
+        else:
+            raise RuntimeError(f"the app sent an unexpected message {kind!r} on an http scope")
+
+    def _wake_client(self) -> None:
+        if self._arrived is not None:
+            self._arrived.set()
+            self._arrived = None
+
+    # The client's side.
+
+    async def response_start(self) -> Message:
+        """Wait for `http.response.start`; raise what went wrong if the app never sent it."""
+        message = await self._take()
+        if message is not None:
+            return message
+        if self._error is not None:
+            if self._raise_app_exceptions:
+                raise self._error
+            return {"type": "http.response.start", "status": 500, "headers": []}
+        raise RuntimeError(
+            f"the app returned without responding to {self.request.method} "
+            f"{self.request.url}; every request needs an 'http.response.start'"
+        )
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The response body as the app sends it; then the app's exception, if any."""
+        while True:
+            body, complete = await self.read_some()
+            if body:
+                yield body
+            if complete:
+                return
+
+    async def read_some(self, *, wait: bool = True) -> tuple[bytes, bool]:
+        """Body bytes sent so far (waiting for some when `wait`), and whether that is all.
+
+        At the end it waits for the app to return, so that an exception it raises after
+        its last body (as Starlette does after sending its 500 page) is not lost.
+        """
+        if not wait:
+            for _ in range(2):  # the turns an app that is not waiting on I/O needs to finish
+                if self._messages or self._returned.is_set:
+                    break
+                await checkpoint()
+            if not (self._messages or self._returned.is_set):
+                return b"", False
+        parts: list[bytes] = []
+        message = await self._take()
+        while message is not None:
+            if not self._is_head:
+                parts.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                message = await self._take()  # None once the app returned
+                continue
+            if not self._messages:
+                return b"".join(parts), False
+            message = await self._take()
+        self._raise_for_outcome()
+        return b"".join(parts), True
+
+    def _raise_for_outcome(self) -> None:
+        if self._error is not None:
+            if self._raise_app_exceptions:
+                raise self._error
+        elif not self._complete:
+            raise httpx.RemoteProtocolError(
+                "the app returned without completing the response", request=self.request
+            )
+
+    async def aclose(self) -> None:
+        """Close the response: the app sees `http.disconnect`, and is cancelled if it lingers."""
+        if self._returned.is_set:
+            return
+        self._client_gone = True
+        self._response_over.set()
+        if self._drained is not None:
+            self._drained.set()
+        with anyio.move_on_after(_DISCONNECT_GRACE):
+            await self._returned.wait()
+        if not self._returned.is_set:
+            self.cancel()
+            with anyio.move_on_after(_DISCONNECT_GRACE):
+                await self._returned.wait()
+
+    async def _take(self) -> Message | None:
+        """The app's next message, or None once it returned (within httpx's read timeout)."""
+        if not self._messages and not self._returned.is_set:
+            await checkpoint()  # the app's task runs first: a plain app has responded now
+        if not self._messages and not self._returned.is_set:
+            self._arrived = anyio.Event()
+            try:
+                with anyio.fail_after(self._timeout):
+                    await self._arrived.wait()
+            except TimeoutError:
+                raise httpx.ReadTimeout(
+                    f"the app sent nothing for {self._timeout} s while answering "
+                    f"{self.request.method} {self.request.url} (httpx's read timeout)",
+                    request=self.request,
+                ) from None
+        if not self._messages:
+            return None
+        message = self._messages.popleft()
+        if self._drained is not None:
+            self._drained.set()
+            self._drained = None
+        return message
+
+
+class _AsyncResponseStream(httpx.AsyncByteStream):
+    def __init__(self, exchange: _Exchange) -> None:
+        self._exchange = exchange
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._exchange.chunks():
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._exchange.aclose()
+
+
+class StreamingTransport(httpx.AsyncBaseTransport):
+    """An httpx transport that calls an ASGI app in-process and streams its responses.
+
+    Exceptions the app raises propagate with their own type and traceback (or become
+    a 500 with `raise_app_exceptions=False`).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        raise_app_exceptions: bool = True,
+        root_path: str = "",
+        client: tuple[str, int] = ("127.0.0.1", 123),
+    ) -> None:
+        self.app = app
+        self.raise_app_exceptions = raise_app_exceptions
+        self.root_path = root_path
+        self.client = client
+        self._exchanges: set[_Exchange] = set()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        assert isinstance(request.stream, httpx.AsyncByteStream)
+        exchange = await self.open(request, request.stream)
+        start = await exchange.response_start()
+        return httpx.Response(
+            start["status"],
+            headers=start.get("headers", []),
+            stream=_AsyncResponseStream(exchange),
+        )
+
+    async def open(self, request: httpx.Request, body: AsyncIterable[bytes]) -> _Exchange:
+        """Start the app on `request` in a task of its own."""
+        exchange = _Exchange(request, body, self.raise_app_exceptions)
+        self._exchanges.add(exchange)
+        exchange.cancel = _spawn(self._run, exchange, self._scope_for(request))
+        return exchange
+
+    async def _run(self, exchange: _Exchange, scope: dict[str, Any]) -> None:
+        try:
+            await exchange.run(self.app, scope)
+        finally:
+            self._exchanges.discard(exchange)
+
+    def _scope_for(self, request: httpx.Request) -> dict[str, Any]:
+        url = request.url
+        return {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": "1.1",
+            "method": request.method,
+            "scheme": url.scheme,
+            "path": url.path,
+            "raw_path": url.raw_path.split(b"?", 1)[0],
+            "query_string": url.query,
+            "root_path": self.root_path,
+            "headers": [(name.lower(), value) for name, value in request.headers.raw],
+            "client": self.client,
+            "server": (url.host, url.port or _DEFAULT_PORTS.get(url.scheme)),
+        }
+
+    async def aclose(self) -> None:
+        """Close every response still open, so that no app task outlives the client."""
+        for exchange in list(self._exchanges):
+            await exchange.aclose()
+
+
+class _SyncResponseStream(httpx.SyncByteStream):
+    def __init__(
+        self, transport: SyncStreamingTransport, exchange: _Exchange, first: bytes, complete: bool
+    ) -> None:
+        self._transport = transport
+        self._exchange = exchange
+        self._first = first
+        self._complete = complete
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._first:
+            yield self._first
+        while not self._complete:
+            body, self._complete = self._transport.call(self._exchange.read_some)
+            if body:
+                yield body
+
+    def close(self) -> None:
+        if not self._complete:
+            self._complete = True
+            self._transport.call(self._exchange.aclose)
+
+
+class SyncStreamingTransport(httpx.BaseTransport):
+    """The sync face of `StreamingTransport`: the app runs on a portal's event loop.
+
+    Code the app runs through asgiref's thread-sensitive `sync_to_async` (Django's
+    views and ORM) runs on the calling thread, as under `async_to_sync`, so that it
+    shares the test's thread and database connection, like `django.test.Client`.
+    """
+
+    def __init__(self, transport: StreamingTransport, portal: BlockingPortal) -> None:
+        self._transport = transport
+        self._portal = portal
+        self._executor = CallingThreadExecutor()
+
+    def call(self, function: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
+        """Run `function(*args)` on the portal, serving thread-sensitive calls meanwhile."""
+        future = self._portal.start_task_soon(
+            run_thread_sensitive_here, self._executor, function, *args
+        )
+        return self._executor.run_until(future)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        stream = request.stream
+        body = stream if isinstance(stream, httpx.AsyncByteStream) else _replay(list(stream))  # type: ignore[arg-type]
+        start, exchange, first, complete = self.call(self._open, request, body)
+        return httpx.Response(
+            start["status"],
+            headers=start.get("headers", []),
+            stream=_SyncResponseStream(self, exchange, first, complete),
+        )
+
+    async def _open(
+        self, request: httpx.Request, body: AsyncIterable[bytes]
+    ) -> tuple[Message, _Exchange, bytes, bool]:
+        """Start the request and take what the app has sent so far, in one round trip."""
+        exchange = await self._transport.open(request, body)
+        start = await exchange.response_start()
+        first, complete = await exchange.read_some(wait=False)
+        return start, exchange, first, complete
+
+    def close(self) -> None:
+        self.call(self._transport.aclose)
+
+
+async def _replay(chunks: list[bytes]) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
+
+
+def _spawn(function: Callable[..., Coroutine[Any, Any, None]], *args: Any) -> Callable[[], object]:
+    """Run `function(*args)` in a task that outlives the caller; return its cancel().
+
+    A task group would tie every response to the task that opened the client, which
+    pytest-asyncio's fixtures do not keep (setup and teardown run in different tasks).
+    The function must not raise: `_Exchange.run` keeps the app's exception.
+    """
+    if sniffio.current_async_library() == "trio":
+        import trio
+
+        scope = trio.CancelScope()
+
+        async def run_in_scope() -> None:
+            with scope:
+                await function(*args)
+
+        trio.lowlevel.spawn_system_task(run_in_scope, context=contextvars.copy_context())
+        return scope.cancel
+    task = asyncio.get_running_loop().create_task(function(*args))
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
+    return task.cancel

@@ -1,0 +1,1 @@
+"""pytest plugin: options and fixtures, wired to the library."""
