@@ -14,7 +14,7 @@ from typing import Any
 from a2wsgi import WSGIMiddleware
 
 from ._errors import MountError
-from ._types import ASGIApp, Receive, Scope, Send
+from ._types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["as_asgi3"]
 
@@ -34,7 +34,7 @@ def as_asgi3(app: object, key: str) -> ASGIApp:
             "get_asgi_application() or get_wsgi_application())"
         )
     if kind == "wsgi":
-        return _AsyncioOnly(WSGIMiddleware(_TerminatedInput(app)), key, "a WSGI app")  # type: ignore[arg-type]
+        return _AsyncioOnly(_WholeBody(WSGIMiddleware(app)), key, "a WSGI app")  # type: ignore[arg-type]
     if kind == "asgi2":
         return _ASGI2Adapter(app)
     if type(app).__module__.startswith("django."):
@@ -86,22 +86,48 @@ class _ASGI2Adapter:
         await self.app(scope)(receive, send)
 
 
-class _TerminatedInput:
-    """Marks `wsgi.input` as ending at the end of the body.
+class _WholeBody:
+    """Reads a request body that has no Content-Length (a chunked upload) before the app.
 
-    a2wsgi's input stream reads until the ASGI body ends, but does not say so; without
-    `wsgi.input_terminated`, Werkzeug (Flask) and Django read nothing from a chunked
-    upload, which has no Content-Length.
+    PEP 3333 apps read `CONTENT_LENGTH` bytes of `wsgi.input` and no more, so without
+    one Django, Werkzeug (Flask) and plain WSGI apps alike see an empty body. A WSGI
+    server buffers such a body and sets the length; so do we, as an ASGI middleware in
+    front of a2wsgi.
     """
 
-    def __init__(self, app: WSGIApp) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    def __call__(
-        self, environ: dict[str, Any], start_response: Callable[..., Any]
-    ) -> Iterable[bytes]:
-        environ["wsgi.input_terminated"] = True
-        return self.app(environ, start_response)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or any(
+            name == b"content-length" for name, _ in scope["headers"]
+        ):
+            await self.app(scope, receive, send)
+            return
+        parts: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client left before it finished sending
+            parts.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(parts)
+        if body:
+            # The body is no longer chunked: Werkzeug ignores a length next to "chunked".
+            headers = [(n, v) for n, v in scope["headers"] if n != b"transfer-encoding"]
+            headers.append((b"content-length", str(len(body)).encode()))
+            scope = {**scope, "headers": headers}
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
 
 
 class _AsyncioOnly:

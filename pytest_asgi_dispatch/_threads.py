@@ -4,6 +4,10 @@
 schedules (Django's views, ORM and signals) on the thread that called it, so that it
 shares that thread's database connection. The sync client waits on a portal instead,
 so it does the same here: while a call is in flight, the waiting thread runs the work.
+
+Only the sync client can do this: an async test's thread runs the event loop, and sync
+code run there would block it (and Django refuses ORM calls from a thread with a running
+loop), so there Django's sync code runs in asgiref's threads, on connections of their own.
 """
 
 from __future__ import annotations
@@ -12,7 +16,10 @@ import queue
 import sys
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Executor, Future
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
+
+from ._django import sparing_this_threads_connections
 
 __all__ = ["CallingThreadExecutor", "run_thread_sensitive_here"]
 
@@ -42,6 +49,15 @@ class CallingThreadExecutor(Executor):
 
         self._work.put(work)
         return future
+
+    def serving(self) -> AbstractContextManager[None]:
+        """Enter on the calling thread around a call whose work it will run.
+
+        Enter it before the call starts: the work runs on this thread's database
+        connections, which Django's request signals must then leave open, as under
+        `django.test.Client` (see `_django`).
+        """
+        return sparing_this_threads_connections()
 
     def run_until(self, future: Future[T]) -> T:
         """Run submitted work on this thread until `future` is done; return its result."""

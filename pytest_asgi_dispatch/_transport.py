@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import sys
+import threading
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Iterator
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
 import anyio
 import httpx
 import sniffio
 from anyio.from_thread import BlockingPortal
-from anyio.lowlevel import checkpoint
 
 from ._threads import CallingThreadExecutor, run_thread_sensitive_here
 from ._types import ASGIApp, Message
@@ -34,8 +36,6 @@ _BUFFERED_MESSAGES = 64
 # is cancelled: an app that listens for `http.disconnect` returns well within this.
 _DISCONNECT_GRACE = 1.0
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
-
-_tasks: set[asyncio.Task[None]] = set()  # strong references, as asyncio asks
 
 
 class ClientDisconnected(OSError):
@@ -71,13 +71,21 @@ class _Exchange:
     """
 
     def __init__(
-        self, request: httpx.Request, body: AsyncIterable[bytes], raise_app_exceptions: bool
+        self,
+        request: httpx.Request,
+        body: AsyncIterable[bytes],
+        raise_app_exceptions: bool,
+        runtime: _Runtime,
     ) -> None:
         self.request = request
+        self._runtime = runtime
         self._raise_app_exceptions = raise_app_exceptions
         self._timeout: float | None = request.extensions.get("timeout", {}).get("read")
         self._is_head = request.method == "HEAD"
         self._body = aiter(body)
+        # Bytes known up front arrive in one message; a streamed body chunk by chunk, each
+        # as soon as it is produced (reading ahead would hold a chunk back until the next).
+        self._read_ahead = isinstance(body, httpx.ByteStream)
         self._next_body: bytes | None = None
         self._request_complete = False
         self._started = False
@@ -88,6 +96,7 @@ class _Exchange:
         self._response_over = _Flag()  # complete, or the client left
         self._returned = _Flag()
         self._client_gone = False
+        self._disconnect_told = False  # the app received `http.disconnect` after that
         self._error: Exception | None = None
         self.cancel: Callable[[], object] = lambda: None
 
@@ -105,7 +114,12 @@ class _Exchange:
     async def _receive(self) -> Message:
         if self._request_complete:
             await self._response_over.wait()
+            self._disconnect_told = self._client_gone
             return {"type": "http.disconnect"}
+        if not self._read_ahead:
+            body = await self._read_body()
+            self._request_complete = body is None
+            return {"type": "http.request", "body": body or b"", "more_body": body is not None}
         # One chunk of lookahead, so that a body of one chunk arrives in one message.
         body = await self._read_body() if self._next_body is None else self._next_body
         self._next_body = await self._read_body()
@@ -121,15 +135,20 @@ class _Exchange:
 
     async def _send(self, message: Message) -> None:
         if self._client_gone:
-            raise ClientDisconnected("the client closed the response")
+            # The scope announces spec 2.3, under which sending to a client that left is
+            # a no-op (as in uvicorn): an app such as Starlette's StreamingResponse learns
+            # of it through `http.disconnect` and finishes cleanly. One that was told and
+            # sends on gets spec 2.4's OSError, rather than looping until it is cancelled.
+            if self._disconnect_told:
+                raise ClientDisconnected("the client closed the response")
+            await self._runtime.yield_to_others()  # to the app's disconnect listener
+            return
         self._check(message)
         self._messages.append(message)
         self._wake_client()
         if len(self._messages) >= _BUFFERED_MESSAGES:
             self._drained = anyio.Event()
             await self._drained.wait()
-            if self._client_gone:
-                raise ClientDisconnected("the client closed the response")
 
     def _check(self, message: Message) -> None:
         """Refuse what a server would refuse, rather than hand httpx a broken response."""
@@ -195,7 +214,7 @@ class _Exchange:
             for _ in range(2):  # the turns an app that is not waiting on I/O needs to finish
                 if self._messages or self._returned.is_set:
                     break
-                await checkpoint()
+                await self._runtime.yield_to_others()
             if not (self._messages or self._returned.is_set):
                 return b"", False
         parts: list[bytes] = []
@@ -239,7 +258,9 @@ class _Exchange:
     async def _take(self) -> Message | None:
         """The app's next message, or None once it returned (within httpx's read timeout)."""
         if not self._messages and not self._returned.is_set:
-            await checkpoint()  # the app's task runs first: a plain app has responded now
+            await (
+                self._runtime.yield_to_others()
+            )  # the app's task runs first: a plain app has responded now
         if not self._messages and not self._returned.is_set:
             self._arrived = anyio.Event()
             try:
@@ -264,9 +285,8 @@ class _AsyncResponseStream(httpx.AsyncByteStream):
     def __init__(self, exchange: _Exchange) -> None:
         self._exchange = exchange
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._exchange.chunks():
-            yield chunk
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._exchange.chunks()
 
     async def aclose(self) -> None:
         await self._exchange.aclose()
@@ -292,8 +312,13 @@ class StreamingTransport(httpx.AsyncBaseTransport):
         self.root_path = root_path
         self.client = client
         self._exchanges: set[_Exchange] = set()
+        self._runtime: _Runtime | None = None
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.headers.get("upgrade", "").lower() == "websocket":
+            from ._websocket import open_websocket  # httpx-ws is an optional extra
+
+            return await open_websocket(self, request)
         assert isinstance(request.stream, httpx.AsyncByteStream)
         exchange = await self.open(request, request.stream)
         start = await exchange.response_start()
@@ -305,9 +330,12 @@ class StreamingTransport(httpx.AsyncBaseTransport):
 
     async def open(self, request: httpx.Request, body: AsyncIterable[bytes]) -> _Exchange:
         """Start the app on `request` in a task of its own."""
-        exchange = _Exchange(request, body, self.raise_app_exceptions)
+        if self._runtime is None:
+            self._runtime = _Runtime()
+        exchange = _Exchange(request, body, self.raise_app_exceptions, self._runtime)
+        scope = self._scope_for(request)
         self._exchanges.add(exchange)
-        exchange.cancel = _spawn(self._run, exchange, self._scope_for(request))
+        exchange.cancel = self._runtime.spawn(lambda: self._run(exchange, scope))
         return exchange
 
     async def _run(self, exchange: _Exchange, scope: dict[str, Any]) -> None:
@@ -373,18 +401,26 @@ class SyncStreamingTransport(httpx.BaseTransport):
     def __init__(self, transport: StreamingTransport, portal: BlockingPortal) -> None:
         self._transport = transport
         self._portal = portal
-        self._executor = CallingThreadExecutor()
+        self._executors = threading.local()  # one per calling thread: each runs its own work
 
     def call(self, function: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
         """Run `function(*args)` on the portal, serving thread-sensitive calls meanwhile."""
-        future = self._portal.start_task_soon(
-            run_thread_sensitive_here, self._executor, function, *args
-        )
-        return self._executor.run_until(future)
+        executor: CallingThreadExecutor | None = getattr(self._executors, "executor", None)
+        if executor is None:
+            executor = self._executors.executor = CallingThreadExecutor()
+        with executor.serving():
+            future: Future[T] = self._portal.start_task_soon(
+                run_thread_sensitive_here, executor, function, *args
+            )
+            return executor.run_until(future)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.headers.get("upgrade", "").lower() == "websocket":
+            from ._websocket import open_websocket_sync  # httpx-ws is an optional extra
+
+            return open_websocket_sync(self._transport, self._portal, request)
         stream = request.stream
-        body = stream if isinstance(stream, httpx.AsyncByteStream) else _replay(list(stream))  # type: ignore[arg-type]
+        body = stream if isinstance(stream, httpx.AsyncByteStream) else _replay(list(stream))
         start, exchange, first, complete = self.call(self._open, request, body)
         return httpx.Response(
             start["status"],
@@ -410,25 +446,48 @@ async def _replay(chunks: list[bytes]) -> AsyncIterator[bytes]:
         yield chunk
 
 
-def _spawn(function: Callable[..., Coroutine[Any, Any, None]], *args: Any) -> Callable[[], object]:
-    """Run `function(*args)` in a task that outlives the caller; return its cancel().
+class _Runtime:
+    """Starting and cancelling the app's task, and yielding to it, on one event loop.
 
-    A task group would tie every response to the task that opened the client, which
-    pytest-asyncio's fixtures do not keep (setup and teardown run in different tasks).
-    The function must not raise: `_Exchange.run` keeps the app's exception.
+    Tasks are started detached rather than in a task group: a task group would tie every
+    response to the task that opened the client, which pytest-asyncio's fixtures do not
+    keep (setup and teardown run in different tasks). The function run must not raise:
+    `_Exchange.run` keeps the app's exception.
     """
-    if sniffio.current_async_library() == "trio":
-        import trio
 
-        scope = trio.CancelScope()
+    def __init__(self) -> None:
+        self.is_trio = sniffio.current_async_library() == "trio"
+        self._tasks: set[asyncio.Task[None]] = set()  # strong references, as asyncio asks
 
-        async def run_in_scope() -> None:
-            with scope:
-                await function(*args)
+    def spawn(self, function: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[], object]:
+        """Run `function()` in a task of its own; return the task's cancel()."""
+        if self.is_trio:
+            import trio
 
-        trio.lowlevel.spawn_system_task(run_in_scope, context=contextvars.copy_context())
-        return scope.cancel
-    task = asyncio.get_running_loop().create_task(function(*args))
-    _tasks.add(task)
-    task.add_done_callback(_tasks.discard)
-    return task.cancel
+            scope = trio.CancelScope()
+
+            async def run_in_scope() -> None:
+                with scope:
+                    await function()
+
+            trio.lowlevel.spawn_system_task(run_in_scope, context=contextvars.copy_context())
+            return scope.cancel
+        loop = asyncio.get_running_loop()
+        # Python 3.12+ runs the task at once up to its first wait: a plain app has
+        # responded before we look, saving a turn of the event loop.
+        task = asyncio.Task(function(), loop=loop, **_EAGER)
+        if not task.done():
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return task.cancel
+
+    async def yield_to_others(self) -> None:
+        if self.is_trio:
+            import trio
+
+            await trio.lowlevel.checkpoint()
+        else:
+            await asyncio.sleep(0)
+
+
+_EAGER: dict[str, Any] = {"eager_start": True} if sys.version_info >= (3, 12) else {}
