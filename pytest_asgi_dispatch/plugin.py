@@ -1,1 +1,222 @@
 """pytest plugin: options and fixtures, wired to the library."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Generator, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import pytest
+
+from . import _runners
+from ._client import DEFAULT_BASE_URL, as_dispatcher, dispatch, dispatch_sync
+from ._config import DISPATCH_SCOPES, Settings, import_apps, missing_apps_message
+from ._errors import MountError
+from ._lifespan import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT
+from ._live import LiveServer
+from ._routing import Dispatcher
+
+_settings_key = pytest.StashKey[Settings]()
+_current_item_key = pytest.StashKey["pytest.Item | None"]()
+_running_client_key = pytest.StashKey[str]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        "asgi_apps",
+        type="linelist",
+        default=[],
+        help="pytest-asgi-dispatch: the apps to test together, one 'PREFIX = module:attribute' "
+        "per line (a list of such strings in pyproject.toml); an asgi_apps fixture overrides it",
+    )
+    parser.addini(
+        "asgi_base_url",
+        default="",
+        help="pytest-asgi-dispatch: base URL of asgi_client and asgi_sync_client "
+        f"(default {DEFAULT_BASE_URL})",
+    )
+    parser.addini(
+        "asgi_dispatch_scope",
+        default="function",
+        help="pytest-asgi-dispatch: how long the apps' lifespans and the clients live: "
+        f"{', '.join(DISPATCH_SCOPES)} (default function)",
+    )
+    parser.addini(
+        "asgi_startup_timeout",
+        default="",
+        help="pytest-asgi-dispatch: seconds each app's lifespan startup may take, or 'none' "
+        f"(default {DEFAULT_STARTUP_TIMEOUT:g})",
+    )
+    parser.addini(
+        "asgi_shutdown_timeout",
+        default="",
+        help="pytest-asgi-dispatch: seconds each app's lifespan shutdown may take, or 'none' "
+        f"(default {DEFAULT_SHUTDOWN_TIMEOUT:g})",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    try:
+        config.stash[_settings_key] = Settings.from_ini(config.getini)
+    except ValueError as exc:
+        raise pytest.UsageError(f"pytest-asgi-dispatch: {exc}") from None
+
+
+def _settings(config: pytest.Config) -> Settings:
+    return config.stash[_settings_key]
+
+
+def _dispatch_scope(fixture_name: str, config: pytest.Config) -> Any:
+    """The scope of the plugin's fixtures: the `asgi_dispatch_scope` ini option."""
+    return _settings(config).scope
+
+
+# --- the async runners' glue: see _runners for why -------------------------------
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    """Remember the running test: a broad-scoped fixture's request does not name it."""
+    item.config.stash[_current_item_key] = item
+    try:
+        return (yield)
+    finally:
+        item.config.stash[_current_item_key] = None
+
+
+def _current_item(request: pytest.FixtureRequest) -> pytest.Item | None:
+    return request.config.stash.get(_current_item_key, None)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Fail a sync test that asks for the async client before any fixture runs."""
+    _runners.check_requested_from_async_test(item)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_fixture_setup(fixturedef: Any, request: pytest.FixtureRequest) -> Generator[None]:
+    """Hand `asgi_client` to the runner of the test, before any other plugin sees it."""
+    if fixturedef.argname != "asgi_client":
+        return (yield)
+    try:
+        _runners.hand_to_runner(fixturedef, request, _current_item(request), _asgi_client)
+        return (yield)
+    except (Exception, pytest.fail.Exception) as exc:
+        failure = _runners.explained(exc, fixturedef.scope)
+    # Cached like any fixture error, so that later tests in scope get it too.
+    _runners.cache_failure(fixturedef, request, failure)
+    raise failure
+
+
+@pytest.hookimpl(specname="pytest_fixture_setup", tryfirst=True)
+def pytest_fixture_setup_unhandled(fixturedef: Any, request: pytest.FixtureRequest) -> None:
+    """After every plugin's wrapper ran: an async `asgi_client` left is one none took."""
+    if fixturedef.argname == "asgi_client":
+        _runners.fail_unless_handled(fixturedef, _current_item(request))
+
+
+# --- fixtures --------------------------------------------------------------------
+
+
+@pytest.fixture(scope=_dispatch_scope)
+def asgi_apps(pytestconfig: pytest.Config) -> Mapping[str, object]:
+    """The mount table, from the `asgi_apps` ini lines; override it in conftest.py."""
+    settings = _settings(pytestconfig)
+    if not settings.apps:
+        pytest.fail(missing_apps_message(settings.scope), pytrace=False)
+    try:
+        return import_apps(settings.apps)
+    except MountError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope=_dispatch_scope)
+def asgi_dispatcher(asgi_apps: Mapping[str, object] | Dispatcher) -> Dispatcher:
+    """The `Dispatcher` that routes to every app of `asgi_apps`."""
+    try:
+        return as_dispatcher(asgi_apps)
+    except MountError as exc:
+        pytest.fail(f"asgi_apps: {exc}", pytrace=False)
+
+
+async def _asgi_client(
+    asgi_dispatcher: Dispatcher, pytestconfig: pytest.Config
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An `httpx.AsyncClient` for the combined app, every lifespan up."""
+    settings = _settings(pytestconfig)
+    with _running_apps(pytestconfig, "asgi_client"):
+        async with dispatch(
+            asgi_dispatcher,
+            base_url=settings.base_url,
+            startup_timeout=settings.startup_timeout,
+            shutdown_timeout=settings.shutdown_timeout,
+            event_hooks={"request": [_runners.same_loop_guard(settings.scope)]},
+        ) as client:
+            yield client
+
+
+# Declared plainly, then handed to anyio or pytest-asyncio per test (_runners).
+asgi_client = pytest.fixture(scope=_dispatch_scope, name="asgi_client")(_asgi_client)
+
+
+@pytest.fixture(scope=_dispatch_scope)
+def asgi_sync_client(
+    asgi_dispatcher: Dispatcher, pytestconfig: pytest.Config
+) -> Iterator[httpx.Client]:
+    """An `httpx.Client` for the combined app, every lifespan up, for sync tests."""
+    settings = _settings(pytestconfig)
+    with (
+        _running_apps(pytestconfig, "asgi_sync_client"),
+        dispatch_sync(
+            asgi_dispatcher,
+            base_url=settings.base_url,
+            startup_timeout=settings.startup_timeout,
+            shutdown_timeout=settings.shutdown_timeout,
+        ) as client,
+    ):
+        yield client
+
+
+@contextmanager
+def _running_apps(config: pytest.Config, client: str) -> Iterator[None]:
+    """Fail plainly when both clients would run the apps' lifespans at once."""
+    other = config.stash.get(_running_client_key, None)
+    if other is not None:
+        scope = _settings(config).scope
+        pytest.fail(
+            f"{client} cannot start while {other} runs the apps (asgi_dispatch_scope = "
+            f"{scope}): each client runs every app's lifespan. Use one of the two in all "
+            f"the tests that share a {scope}.",
+            pytrace=False,
+        )
+    config.stash[_running_client_key] = client
+    try:
+        yield
+    finally:
+        del config.stash[_running_client_key]
+
+
+# --- asgi_live_server (uvicorn, the `live` extra) ---------------------------------
+
+
+@pytest.fixture(scope=_dispatch_scope)
+def asgi_live_server(
+    asgi_dispatcher: Dispatcher, pytestconfig: pytest.Config
+) -> Iterator[LiveServer]:
+    """uvicorn serving the combined app on 127.0.0.1, at a port the OS chose; `.url`."""
+    settings = _settings(pytestconfig)
+    try:
+        server = LiveServer(
+            asgi_dispatcher,
+            startup_timeout=settings.startup_timeout,
+            shutdown_timeout=settings.shutdown_timeout,
+        )
+    except ImportError as exc:  # uvicorn is an optional extra
+        missing = str(exc)
+    else:
+        missing = ""
+    if missing:
+        pytest.fail(f"asgi_live_server: {missing}", pytrace=False)
+    with _running_apps(pytestconfig, "asgi_live_server"), server:
+        yield server
