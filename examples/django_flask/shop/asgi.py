@@ -1,0 +1,9 @@
+"""The shop's ASGI application, what a server (or the tests' `asgi_apps`) mounts."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
+
+application = get_asgi_application()
