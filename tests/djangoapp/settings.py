@@ -19,3 +19,5 @@ MIDDLEWARE = [
 ]
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+# Sessions in a signed cookie: the matrix tests use sessions without a database.
+SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"

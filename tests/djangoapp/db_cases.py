@@ -1,0 +1,185 @@
+"""The Django database cases, run on each database by tests/test_django_db.py.
+
+They run in the root test session (in-memory SQLite, from tests.djangoapp.settings)
+and in pytest subprocesses whose settings point at a SQLite file and at PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import django.test
+import httpx
+import pytest
+from django.core.asgi import get_asgi_application
+from django.core.wsgi import get_wsgi_application
+from django.db import connection
+
+from pytest_asgi_dispatch import dispatch, dispatch_sync
+from tests.djangoapp.models import Item
+
+
+def item_names() -> list[str]:
+    return sorted(Item.objects.values_list("name", flat=True))
+
+
+@pytest.mark.django_db
+def test_a_view_sees_the_rows_a_django_db_test_created() -> None:
+    Item.objects.create(name="apple")
+
+    with dispatch_sync({"/shop": get_asgi_application()}) as client:
+        response = client.get("/shop/items/")
+
+    assert response.json() == {"names": ["apple"]}
+
+
+@pytest.fixture
+def asgi_apps() -> dict[str, object]:
+    """The mount table of the plugin's clients."""
+    return {"/shop": get_asgi_application()}
+
+
+@pytest.mark.django_db
+def test_a_view_reached_through_asgi_sync_client_sees_the_tests_rows(
+    asgi_sync_client: httpx.Client,
+) -> None:
+    Item.objects.create(name="apple")
+
+    response = asgi_sync_client.get("/shop/items/")
+
+    assert response.json() == {"names": ["apple"]}
+
+
+@pytest.mark.django_db
+def test_the_tests_connection_and_transaction_survive_requests() -> None:
+    Item.objects.create(name="apple")
+
+    with dispatch_sync({"/shop": get_asgi_application()}) as client:
+        for _ in range(3):
+            assert client.get("/shop/items/").json() == {"names": ["apple"]}
+    Item.objects.create(name="pear")
+
+    assert connection.in_atomic_block
+    assert connection.connection is not None
+    assert item_names() == ["apple", "pear"]
+
+
+@pytest.mark.django_db
+def test_a_row_a_view_writes_belongs_to_the_tests_transaction() -> None:
+    with dispatch_sync({"/shop": get_asgi_application()}) as client:
+        client.post("/shop/items/add/", data={"name": "plum"})
+
+    assert item_names() == ["plum"]
+
+
+@pytest.mark.django_db
+def test_rows_written_by_views_in_earlier_tests_were_rolled_back() -> None:
+    # Runs after the test above: had its view written on a connection of its own,
+    # "plum" would have been committed and still be here.
+    assert item_names() == []
+
+
+@pytest.mark.django_db
+def test_djangos_test_client_and_the_sync_client_take_turns_in_one_test(
+    client: django.test.Client,
+) -> None:
+    Item.objects.create(name="apple")
+
+    with dispatch_sync({"/shop": get_asgi_application()}) as sync_client:
+        before = sync_client.get("/shop/items/").json()
+        djangos = client.get("/items/").json()
+        after = sync_client.get("/shop/items/").json()
+    Item.objects.create(name="pear")
+
+    assert before == djangos == after == {"names": ["apple"]}
+    assert item_names() == ["apple", "pear"]
+
+
+@pytest.mark.django_db
+def test_during_a_request_other_threads_still_close_their_connections() -> None:
+    if connection.vendor == "sqlite" and connection.is_in_memory_db():
+        pytest.skip("Django never closes an in-memory SQLite connection")
+
+    with dispatch_sync({"/shop": get_asgi_application()}) as client:
+        response = client.get("/shop/request-finished-in-another-thread/")
+
+    assert response.json() == {"other_thread_closed": True, "mine_open": True}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_wsgi_handler_sees_committed_rows_with_transactional_db() -> None:
+    Item.objects.create(name="apple")
+
+    with dispatch_sync({"/shop": get_wsgi_application()}) as client:
+        response = client.get("/shop/items/")
+
+    assert response.json() == {"names": ["apple"]}
+
+
+@pytest.fixture
+def committed_apple(transactional_db: None) -> Item:
+    """A row created on the test's thread and committed: transactional_db opens no transaction."""
+    # Not with the async ORM: asgiref's shared thread would keep its connection for good.
+    return Item.objects.create(name="apple")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_the_async_client_sees_committed_rows_with_transactional_db(
+    anyio_backend: str, committed_apple: Item
+) -> None:
+    async with dispatch({"/shop": get_asgi_application()}) as client:
+        response = await client.get("/shop/items/")
+
+    assert response.json() == {"names": ["apple"]}
+
+
+@pytest.mark.django_db
+def test_the_wsgi_handler_does_not_see_uncommitted_rows_on_postgresql() -> None:
+    # Documents a limit: a2wsgi runs WSGI apps in its own worker threads, so Django's
+    # WSGI handler queries on a connection of its own, outside the test's transaction.
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite locks the table instead of hiding the row: see docs")
+    Item.objects.create(name="apple")
+
+    with dispatch_sync({"/shop": get_wsgi_application()}) as client:
+        response = client.get("/shop/items/")
+
+    assert response.json() == {"names": []}
+
+
+@pytest.fixture
+def uncommitted_apple(db: None) -> Item:
+    """A row created on the test's thread, inside pytest-django's transaction."""
+    return Item.objects.create(name="apple")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_the_async_client_does_not_see_uncommitted_rows_on_postgresql(
+    anyio_backend: str, uncommitted_apple: Item
+) -> None:
+    # Documents a limit: the async test's thread runs the event loop, so the view runs
+    # in a thread of asgiref's, on a connection outside the test's transaction.
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite locks the table instead of hiding the row: see docs")
+
+    async with dispatch({"/shop": get_asgi_application()}) as client:
+        response = await client.get("/shop/items/")
+
+    assert response.json() == {"names": []}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_the_async_client_finds_the_table_locked_on_in_memory_sqlite(
+    anyio_backend: str, uncommitted_apple: Item, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Documents a limit: pytest-django's in-memory SQLite is one shared-cache database;
+    # the test's open write transaction locks the table against the view's connection.
+    if not (connection.vendor == "sqlite" and connection.is_in_memory_db()):
+        pytest.skip("only in-memory SQLite answers with a lock at once")
+
+    async with dispatch({"/shop": get_asgi_application()}) as client:
+        response = await client.get("/shop/items/")
+
+    assert response.status_code == 500  # Django turns the error into its 500 page
+    assert "database table is locked" in caplog.text
