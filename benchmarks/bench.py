@@ -1,0 +1,479 @@
+"""pytest-asgi-dispatch against what users would use instead, printed as a markdown table.
+
+Run by hand, on a quiet machine:
+
+    python benchmarks/bench.py            # the full run, a minute or two
+    python benchmarks/bench.py --quick    # a smoke run of every case, a few seconds
+    python benchmarks/bench.py --profile async   # pyinstrument profile of one case
+
+Everything runs on loopback: the uvicorn servers are subprocesses on 127.0.0.1, on ports
+the OS chose, polled until they answer 200 as a live-server fixture would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+with warnings.catch_warnings():  # Starlette 1.x would rather TestClient ran on httpx2
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # `apps`, for this script and the uvicorn subprocesses
+
+from apps import first, second, small, third, trivial  # noqa: E402
+
+from pytest_asgi_dispatch import Dispatcher, dispatch, dispatch_sync  # noqa: E402
+
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+class Settings:
+    """Iteration counts: the full run, or a quick one that only checks every case works."""
+
+    def __init__(self, quick: bool) -> None:
+        scale = 20 if quick else 1
+        # Many short rounds, the best taken: on a shared machine some rounds run unpreempted.
+        self.raw_calls = 10_000 // scale  # per round, per table size
+        self.raw_rounds = 3 if quick else 80
+        self.requests = 500 // scale  # per round of the async client comparisons
+        self.rounds = 3 if quick else 7
+        self.sync_requests = 300 // scale  # per round of the sync client comparisons
+        self.plain_testclient_requests = 100 // scale  # a portal (thread) per request
+        self.setup_rounds = 2 if quick else 5
+        self.memory_requests = 10_000 // (scale if quick else 1)
+
+
+# Results: rows of the table.
+
+Row = tuple[str, str, str, str, str, str]
+rows: list[Row] = []
+
+
+def row(measure: str, ours: str, theirs: str, ratio: str, target: str, met: bool | None) -> None:
+    verdict = "n/a" if met is None else ("**met**" if met else "**missed**")
+    rows.append((measure, ours, theirs, ratio, target, verdict))
+    print(f"  {measure}: ours {ours}, theirs {theirs}, {ratio} ({verdict})", file=sys.stderr)
+
+
+# 1. The dispatcher's own cost, on a raw ASGI call.
+
+
+async def _receive() -> dict[str, Any]:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+async def _send(message: Any) -> None:
+    pass
+
+
+def _scope(path: str) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), (b"accept", b"*/*")],
+        "client": ("127.0.0.1", 123),
+        "server": ("testserver", 80),
+    }
+
+
+def _ns_per_call(app: Any, scope: dict[str, Any], calls: int) -> float:
+    """Mean ns per call of `app`, driven without an event loop: it never suspends."""
+    receive, send = _receive, _send
+    start = time.perf_counter_ns()
+    for _ in range(calls):
+        coroutine = app(scope, receive, send)
+        try:  # noqa: SIM105 (contextlib.suppress would cost more than the dispatcher)
+            coroutine.send(None)
+        except StopIteration:
+            pass
+    return (time.perf_counter_ns() - start) / calls
+
+
+def bench_raw_dispatch(settings: Settings) -> None:
+    sizes = (1, 10, 100, 1_000)
+    dispatchers = {n: Dispatcher({f"/svc{i}": trivial for i in range(n)}) for n in sizes}
+    scopes = {n: _scope(f"/svc{n // 2}/items/42") for n in sizes}
+    for n in sizes:  # every table routes its scope to a mount, not to the 404
+        assert dispatchers[n].route_for(scopes[n]) is not None
+    direct: dict[int, list[float]] = {n: [] for n in sizes}
+    dispatched: dict[int, list[float]] = {n: [] for n in sizes}
+    for _ in range(settings.raw_rounds):  # interleaved, so drift hits both alike
+        for n in sizes:
+            direct[n].append(_ns_per_call(trivial, scopes[n], settings.raw_calls))
+            dispatched[n].append(_ns_per_call(dispatchers[n], scopes[n], settings.raw_calls))
+    # The direct call is the same for every table: one baseline, the best of all rounds.
+    baseline = min(min(times) for times in direct.values())
+    added = {n: min(dispatched[n]) - baseline for n in sizes}
+    for n in sizes:
+        row(
+            f"Dispatcher, raw ASGI call, {n:,} mount{'s' if n > 1 else ''}",
+            f"{min(dispatched[n]) / 1000:.2f} µs",
+            f"{baseline / 1000:.2f} µs (app called directly)",
+            f"+{added[n] / 1000:.2f} µs ({min(dispatched[n]) / baseline:.1f}x the call)",
+            "≤ 1 µs added",
+            added[n] <= 1000,
+        )
+    growth = max(added.values()) / added[1] - 1
+    row(
+        "Dispatcher, growth of the added cost from 1 to 1,000 mounts",
+        f"{growth:+.0%} at most",
+        "",
+        "",
+        "≤ +10%",
+        growth <= 0.10,
+    )
+
+
+# 2. Clients: requests per second, rounds interleaved, the median reported.
+
+
+async def _requests_per_second(client: httpx.AsyncClient, url: str, count: int) -> float:
+    start = time.perf_counter()
+    for _ in range(count):
+        response = await client.get(url)
+        response.raise_for_status()
+    return count / (time.perf_counter() - start)
+
+
+def _sync_requests_per_second(get: Callable[[], httpx.Response], count: int) -> float:
+    start = time.perf_counter()
+    for _ in range(count):
+        get().raise_for_status()
+    return count / (time.perf_counter() - start)
+
+
+def _compare(
+    measure: str, ours: list[float], theirs: list[float], theirs_name: str, target: float
+) -> None:
+    ratio = statistics.median(ours) / statistics.median(theirs)
+    row(
+        measure,
+        f"{statistics.median(ours):,.0f} req/s",
+        f"{statistics.median(theirs):,.0f} req/s ({theirs_name})",
+        f"{ratio:.2f}x",
+        f"≥ {target:g}x",
+        ratio >= target,
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_for_200(url: str, deadline: float) -> None:
+    """Poll `url` until it answers 200, as a live-server fixture has to."""
+    while True:
+        try:
+            httpx.get(url, timeout=5).raise_for_status()
+            return
+        except httpx.ConnectError:
+            if time.perf_counter() > deadline:
+                raise
+            time.sleep(0.005)
+
+
+@contextmanager
+def uvicorn_servers(*apps: str) -> Iterator[list[str]]:
+    """uvicorn subprocesses serving `apps` ("module:attribute"); yields their base URLs.
+
+    Each gets a port the OS just handed out, by `--port` rather than a socket passed
+    with `--fd`: uvicorn takes an inherited socket for a Unix socket, so asyncio never
+    sets TCP_NODELAY on its connections and every response waits ~40 ms for Nagle.
+    """
+    ports = [_free_port() for _ in apps]
+    processes = []
+    try:
+        for app, port in zip(apps, ports, strict=True):
+            command = [sys.executable, "-m", "uvicorn", app, "--port", str(port)]
+            command += ["--app-dir", str(HERE), "--log-level", "warning", "--no-access-log"]
+            processes.append(subprocess.Popen(command))
+        yield [f"http://127.0.0.1:{port}" for port in ports]
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(10)
+
+
+async def _bench_async_clients(settings: Settings) -> None:
+    n = settings.requests
+    with uvicorn_servers("apps:small") as (server,):
+        _wait_for_200(f"{server}/hello", time.perf_counter() + 30)
+        async with (
+            dispatch({"/": small}) as ours,
+            httpx.AsyncClient(transport=httpx.ASGITransport(small), base_url="http://t") as asgi,
+            httpx.AsyncClient(base_url=server) as live,
+        ):
+            for client in (ours, asgi, live):  # warm up, and check the answer
+                assert (await client.get("/hello")).text == "hello, world"
+            results: dict[str, list[float]] = {"ours": [], "asgi": [], "live": []}
+            for _ in range(settings.rounds):
+                results["ours"].append(await _requests_per_second(ours, "/hello", n))
+                results["asgi"].append(await _requests_per_second(asgi, "/hello", n))
+                results["live"].append(await _requests_per_second(live, "/hello", n))
+    _compare(
+        "`dispatch()` client vs httpx `ASGITransport` on the bare app",
+        results["ours"],
+        results["asgi"],
+        "`ASGITransport`",
+        1.0,
+    )
+    _compare(
+        "`dispatch()` client vs uvicorn on loopback, keep-alive httpx client",
+        results["ours"],
+        results["live"],
+        "uvicorn subprocess",
+        7.0,
+    )
+
+
+def bench_async_clients(settings: Settings) -> None:
+    asyncio.run(_bench_async_clients(settings))
+
+
+def bench_sync_clients(settings: Settings) -> None:
+    n, plain_n = settings.sync_requests, settings.plain_testclient_requests
+    results: dict[str, list[float]] = {"ours": [], "with": [], "plain": []}
+    plain = TestClient(small)
+    with dispatch_sync({"/": small}) as ours, TestClient(small) as within:
+        for client in (ours, within, plain):
+            assert client.get("/hello").text == "hello, world"
+        for _ in range(settings.rounds):
+            results["ours"].append(_sync_requests_per_second(lambda: ours.get("/hello"), n))
+            results["with"].append(_sync_requests_per_second(lambda: within.get("/hello"), n))
+            results["plain"].append(_sync_requests_per_second(lambda: plain.get("/hello"), plain_n))
+    _compare(
+        "`dispatch_sync()` client vs `with TestClient(app) as client`",
+        results["ours"],
+        results["with"],
+        "`TestClient`, in `with`",
+        3.0,
+    )
+    _compare(
+        "`dispatch_sync()` client vs plain `TestClient(app)`",
+        results["ours"],
+        results["plain"],
+        "`TestClient`, no `with`",
+        3.0,
+    )
+
+
+# 3. Setup: three apps with lifespans up and answering.
+
+THREE = {"/first": first, "/second": second, "/third": third}
+
+
+async def _dispatch_setup() -> float:
+    start = time.perf_counter()
+    async with dispatch(THREE) as client:
+        elapsed = time.perf_counter() - start
+        assert (await client.get("/third/whoami")).text == "third"
+    return elapsed
+
+
+def _uvicorn_setup() -> float:
+    start = time.perf_counter()
+    with uvicorn_servers("apps:first", "apps:second", "apps:third") as urls:
+        for url, name in zip(urls, ("first", "second", "third"), strict=True):
+            _wait_for_200(f"{url}/whoami", start + 30)
+            assert httpx.get(f"{url}/whoami").text == name
+        elapsed = time.perf_counter() - start
+    return elapsed
+
+
+def bench_setup(settings: Settings) -> None:
+    ours = [asyncio.run(_dispatch_setup()) for _ in range(settings.setup_rounds * 4)]
+    sync_ours = []
+    for _ in range(settings.setup_rounds * 4):
+        start = time.perf_counter()
+        with dispatch_sync(THREE) as client:
+            sync_ours.append(time.perf_counter() - start)
+            assert client.get("/first/whoami").text == "first"
+    theirs = [_uvicorn_setup() for _ in range(settings.setup_rounds)]
+    for name, values in (("`dispatch()`", ours), ("`dispatch_sync()`", sync_ours)):
+        ratio = statistics.median(theirs) / statistics.median(values)
+        row(
+            f"Setup of three apps with lifespans: {name} enter",
+            f"{statistics.median(values) * 1000:.2f} ms",
+            f"{statistics.median(theirs) * 1000:.0f} ms (3 uvicorn processes to first 200)",
+            f"{ratio:,.0f}x faster",
+            "(no target)",
+            None,
+        )
+
+
+# 4. Memory: resident set growth over many requests on one client.
+
+
+def _rss() -> int:
+    gc.collect()
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * PAGE_SIZE
+
+
+async def _async_memory(count: int) -> int:
+    async with dispatch({"/": small}) as client:
+        for _ in range(200):  # warm up: caches, the first allocations of each kind
+            await client.get("/hello")
+        before = _rss()
+        for _ in range(count):
+            (await client.get("/hello")).raise_for_status()
+        return _rss() - before
+
+
+def _sync_memory(count: int) -> int:
+    with dispatch_sync({"/": small}) as client:
+        for _ in range(200):
+            client.get("/hello")
+        before = _rss()
+        for _ in range(count):
+            client.get("/hello").raise_for_status()
+        return _rss() - before
+
+
+def bench_memory(settings: Settings) -> None:
+    count = settings.memory_requests
+    for name, growth in (
+        ("`dispatch()`", asyncio.run(_async_memory(count))),
+        ("`dispatch_sync()`", _sync_memory(count)),
+    ):
+        row(
+            f"Resident memory growth, {count:,} requests on one {name} client",
+            f"{growth / 2**20:+.2f} MB ({growth // 1024:+,} KiB)",
+            "",
+            "",
+            "< 5 MB",
+            growth < 5 * 2**20,
+        )
+
+
+# The machine, and the table.
+
+
+def machine() -> list[str]:
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    packages = [
+        "pytest-asgi-dispatch",
+        "httpx",
+        "anyio",
+        "starlette",
+        "uvicorn",
+        "h11",
+        "asgi-lifespan",
+    ]
+    return [
+        f"- Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"- CPU: {cpu}, {os.cpu_count()} logical cores "
+        f"({len(os.sched_getaffinity(0))} available to this process)",
+        f"- OS: {platform.system()} {platform.release()}",
+        f"- Python: {platform.python_implementation()} {platform.python_version()}",
+        "- Packages: " + ", ".join(f"{name} {version(name)}" for name in packages),
+        "- uvicorn: default settings (`--loop auto --http auto`: asyncio and h11 here, "
+        "uvloop and httptools are not installed), one worker, access log off",
+    ]
+
+
+def table() -> list[str]:
+    header: Row = ("Measure", "pytest-asgi-dispatch", "Alternative", "Ratio", "Target", "Verdict")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    return lines
+
+
+CASES: dict[str, Callable[[Settings], None]] = {
+    "raw": bench_raw_dispatch,
+    "async": bench_async_clients,
+    "sync": bench_sync_clients,
+    "setup": bench_setup,
+    "memory": bench_memory,
+}
+
+
+def profile(case: str, settings: Settings) -> None:
+    """Profile one case with pyinstrument, our client only, and print where time goes."""
+    from pyinstrument import Profiler
+
+    async def async_ours() -> None:
+        async with dispatch({"/": small}) as client:
+            await _requests_per_second(client, "/hello", settings.requests * 5)
+
+    def sync_ours() -> None:
+        with dispatch_sync({"/": small}) as client:
+            _sync_requests_per_second(lambda: client.get("/hello"), settings.requests * 5)
+
+    profiler = Profiler(interval=0.0002, async_mode="disabled")
+    with profiler:
+        if case == "async":
+            asyncio.run(async_ours())
+        elif case == "sync":
+            sync_ours()
+        else:
+            CASES[case](settings)
+    print(profiler.output_text(unicode=True, color=False, show_all=False))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="few iterations: a smoke run")
+    parser.add_argument("--only", choices=sorted(CASES), action="append", help="run only these")
+    parser.add_argument("--profile", choices=sorted(CASES), help="profile one case instead")
+    args = parser.parse_args()
+    settings = Settings(args.quick)
+    # Killed, still stop the uvicorn subprocesses (the `finally` of uvicorn_servers).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    if args.profile:
+        profile(args.profile, settings)
+        return
+    load_before = os.getloadavg()
+    started = time.perf_counter()
+    for name, case in CASES.items():
+        if not args.only or name in args.only:
+            print(f"{name} ...", file=sys.stderr)
+            case(settings)
+    load_after = os.getloadavg()
+    print("\n".join(machine()))
+    print(
+        f"- Load average (1 min) before and after: {load_before[0]:.2f}, {load_after[0]:.2f}; "
+        f"run took {time.perf_counter() - started:.0f} s"
+    )
+    print()
+    print("\n".join(table()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,447 @@
+"""The fault matrix: every way an app can misbehave ends in a clear error, in time, clean.
+
+Each lifespan fault and each request fault is tried through the async client (on
+asyncio and trio) and the sync client. Every test is bounded (anyio.fail_after for the
+async client, the library's own timeouts and a measured duration for the sync client),
+and checks that no thread, and on the async client no task, outlives it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+import sniffio
+
+from pytest_asgi_dispatch import LifespanError, dispatch, dispatch_sync
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+App = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+TIMEOUT = 0.2  # every timeout the library is given here
+BOUND = 3.0  # what any test may take: timeouts, plus the 1 s grace for a lingering app
+
+
+class AppCrashed(Exception):
+    """What the faulty apps raise: its type must reach the test unchanged."""
+
+
+@pytest.fixture(autouse=True)
+def no_thread_left_behind() -> Iterator[None]:
+    before = set(threading.enumerate())
+    yield
+    left = {thread for thread in set(threading.enumerate()) - before if not _trios(thread)}
+    assert not left, f"threads left running: {left}"
+
+
+def _trios(thread: threading.Thread) -> bool:
+    """Trio's idle thread cache, which anyio's test runner (trio in guest mode) waits in."""
+    return thread.name.startswith("Trio thread")
+
+
+def living_tasks() -> int:
+    """How many tasks the running event loop has, whichever loop it is."""
+    if sniffio.current_async_library() == "trio":
+        import trio
+
+        return trio.lowlevel.current_statistics().tasks_living
+    return len(asyncio.all_tasks())
+
+
+def start(status: int = 200) -> Message:
+    return {"type": "http.response.start", "status": status, "headers": []}
+
+
+def body(data: bytes = b"ok", more: bool = False) -> Message:
+    return {"type": "http.response.body", "body": data, "more_body": more}
+
+
+async def ok(scope: Scope, receive: Receive, send: Send) -> None:
+    """A well-behaved app with no lifespan support, mounted beside the faulty ones."""
+    if scope["type"] == "http":
+        await send(start())
+        await send(body(b"fine"))
+
+
+# Lifespan faults.
+
+
+async def _raises(receive: Receive, send: Send, phase: str) -> None:
+    raise AppCrashed(f"{phase} crashed")
+
+
+async def _hangs(receive: Receive, send: Send, phase: str) -> None:
+    await anyio.sleep_forever()
+
+
+async def _sends_failed(receive: Receive, send: Send, phase: str) -> None:
+    await send({"type": f"lifespan.{phase}.failed", "message": f"{phase} refused"})
+
+
+async def _completes(receive: Receive, send: Send, phase: str) -> None:
+    await send({"type": f"lifespan.{phase}.complete"})
+
+
+Fault = Callable[[Receive, Send, str], Awaitable[None]]
+
+
+def lifespan_app(
+    on_startup: Fault = _completes, on_shutdown: Fault = _completes, log: list[str] | None = None
+) -> App:
+    """An app whose lifespan answers each phase as told; it serves http with 200."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await ok(scope, receive, send)
+            return
+        await receive()  # lifespan.startup
+        await on_startup(receive, send, "startup")
+        await receive()  # lifespan.shutdown
+        await on_shutdown(receive, send, "shutdown")
+        if log is not None:
+            log.append("shut down")
+
+    return app
+
+
+STARTUP_FAULTS = [
+    pytest.param(_raises, r"mount '/faulty': lifespan startup raised AppCrashed", id="raises"),
+    pytest.param(_hangs, r"mount '/faulty': lifespan startup did not complete", id="hangs"),
+    pytest.param(
+        _sends_failed, r"mount '/faulty': lifespan startup failed.*startup refused", id="failed"
+    ),
+]
+SHUTDOWN_FAULTS = [
+    pytest.param(_raises, r"mount '/faulty': lifespan shutdown raised AppCrashed", id="raises"),
+    pytest.param(_hangs, r"mount '/faulty': lifespan shutdown did not complete", id="hangs"),
+    pytest.param(
+        _sends_failed, r"mount '/faulty': lifespan shutdown failed.*shutdown refused", id="failed"
+    ),
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("fault", "message"), STARTUP_FAULTS)
+async def test_startup_fault_raises_lifespan_error_naming_the_mount_and_shuts_down_the_rest(
+    fault: Fault, message: str
+) -> None:
+    log: list[str] = []
+    mounts = {"/healthy": lifespan_app(log=log), "/faulty": lifespan_app(on_startup=fault)}
+    tasks = living_tasks()
+
+    with anyio.fail_after(BOUND), pytest.raises(LifespanError, match=message):
+        async with dispatch(mounts, startup_timeout=TIMEOUT, shutdown_timeout=TIMEOUT):
+            pytest.fail("the body must not run")
+
+    assert log == ["shut down"]
+    assert living_tasks() == tasks
+
+
+@pytest.mark.parametrize(("fault", "message"), STARTUP_FAULTS)
+def test_startup_fault_raises_lifespan_error_on_the_sync_client_too(
+    fault: Fault, message: str
+) -> None:
+    log: list[str] = []
+    mounts = {"/healthy": lifespan_app(log=log), "/faulty": lifespan_app(on_startup=fault)}
+    began = time.monotonic()
+
+    with (
+        pytest.raises(LifespanError, match=message),
+        dispatch_sync(mounts, startup_timeout=TIMEOUT, shutdown_timeout=TIMEOUT),
+    ):
+        pytest.fail("the body must not run")
+
+    assert time.monotonic() - began < BOUND
+    assert log == ["shut down"]
+
+
+@pytest.mark.anyio
+async def test_startup_failed_message_fails_at_once_not_after_the_timeout() -> None:
+    mounts = {"/faulty": lifespan_app(on_startup=_sends_failed)}
+
+    with anyio.fail_after(1), pytest.raises(LifespanError, match="startup refused"):
+        async with dispatch(mounts, startup_timeout=60):
+            pass
+
+
+@pytest.mark.anyio
+async def test_app_returning_without_answering_startup_is_skipped_at_once() -> None:
+    async def silent(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await ok(scope, receive, send)
+        # lifespan: returns without a word, as Django's ASGI handler does
+
+    tasks = living_tasks()
+
+    with anyio.fail_after(1):
+        async with dispatch({"/silent": silent}, startup_timeout=60) as client:
+            response = await client.get("/silent/")
+
+    assert response.text == "fine"
+    assert living_tasks() == tasks
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("fault", "message"), SHUTDOWN_FAULTS)
+async def test_shutdown_fault_raises_lifespan_error_after_the_other_apps_shut_down(
+    fault: Fault, message: str
+) -> None:
+    log: list[str] = []
+    mounts = {"/healthy": lifespan_app(log=log), "/faulty": lifespan_app(on_shutdown=fault)}
+    tasks = living_tasks()
+
+    with anyio.fail_after(BOUND), pytest.raises(LifespanError, match=message):
+        async with dispatch(mounts, shutdown_timeout=TIMEOUT) as client:
+            assert (await client.get("/healthy/")).text == "fine"
+
+    assert log == ["shut down"]
+    assert living_tasks() == tasks
+
+
+@pytest.mark.parametrize(("fault", "message"), SHUTDOWN_FAULTS)
+def test_shutdown_fault_raises_lifespan_error_on_the_sync_client_too(
+    fault: Fault, message: str
+) -> None:
+    log: list[str] = []
+    mounts = {"/healthy": lifespan_app(log=log), "/faulty": lifespan_app(on_shutdown=fault)}
+    began = time.monotonic()
+
+    with (
+        pytest.raises(LifespanError, match=message),
+        dispatch_sync(mounts, shutdown_timeout=TIMEOUT) as client,
+    ):
+        assert client.get("/healthy/").text == "fine"
+
+    assert time.monotonic() - began < BOUND
+    assert log == ["shut down"]
+
+
+@pytest.mark.anyio
+async def test_shutdown_fault_does_not_hide_the_bodys_own_exception() -> None:
+    mounts = {"/faulty": lifespan_app(on_shutdown=_raises)}
+
+    with anyio.fail_after(BOUND), pytest.raises(KeyError, match="the test's own"):
+        async with dispatch(mounts, shutdown_timeout=TIMEOUT):
+            raise KeyError("the test's own")
+
+
+# Request faults: the app misbehaves while answering.
+
+
+def http_only(app: App) -> App:
+    """The app as given for http; no lifespan support (it returns at once)."""
+
+    async def on_http(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await app(scope, receive, send)
+
+    return on_http
+
+
+@http_only
+async def raises_before_start(scope: Scope, receive: Receive, send: Send) -> None:
+    raise AppCrashed("before the response")
+
+
+@http_only
+async def raises_after_start(scope: Scope, receive: Receive, send: Send) -> None:
+    await send(start())
+    raise AppCrashed("after the response started")
+
+
+@http_only
+async def raises_mid_stream(scope: Scope, receive: Receive, send: Send) -> None:
+    await send(start())
+    await send(body(b"first chunk", more=True))
+    raise AppCrashed("in the middle of the body")
+
+
+@http_only
+async def never_responds(scope: Scope, receive: Receive, send: Send) -> None:
+    await anyio.sleep_forever()  # and ignores http.disconnect: it must be cancelled
+
+
+@http_only
+async def returns_without_responding(scope: Scope, receive: Receive, send: Send) -> None:
+    pass
+
+
+@http_only
+async def returns_mid_stream(scope: Scope, receive: Receive, send: Send) -> None:
+    await send(start())
+    await send(body(b"first chunk", more=True))  # then drops the connection
+
+
+REQUEST_FAULTS = [
+    pytest.param(raises_before_start, AppCrashed, "before the response", id="raises-first"),
+    pytest.param(raises_after_start, AppCrashed, "after the response started", id="raises-late"),
+    pytest.param(raises_mid_stream, AppCrashed, "in the middle of the body", id="raises-mid"),
+    pytest.param(never_responds, httpx.ReadTimeout, "sent nothing", id="never-responds"),
+    pytest.param(
+        returns_without_responding, RuntimeError, "without responding", id="returns-silent"
+    ),
+    pytest.param(
+        returns_mid_stream, httpx.RemoteProtocolError, "without completing", id="returns-mid"
+    ),
+]
+
+
+def malformed(*messages: Message) -> App:
+    @http_only
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        for message in messages:
+            await send(message)
+
+    return app
+
+
+MALFORMED = [
+    pytest.param(malformed(body()), "before 'http.response.start'", id="body-first"),
+    pytest.param(malformed(start(), start(), body()), "start' twice", id="start-twice"),
+    pytest.param(
+        malformed({"type": "http.response.start", "headers": []}, body()),
+        "without a status",
+        id="no-status",
+    ),
+    pytest.param(
+        malformed(start(), {"type": "http.response.body", "body": "text"}),
+        "not bytes",
+        id="str-body",
+    ),
+    pytest.param(malformed(start(), body(), body()), "after its last body", id="body-after-end"),
+    pytest.param(
+        malformed(start(), {"type": "http.response.trailers"}),
+        "unexpected message 'http.response.trailers'",
+        id="unknown-type",
+    ),
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("app", "error", "message"), REQUEST_FAULTS)
+async def test_request_fault_ends_in_a_clear_error_and_leaves_no_task(
+    app: App, error: type[Exception], message: str
+) -> None:
+    tasks = living_tasks()
+
+    with anyio.fail_after(BOUND):
+        async with dispatch({"/faulty": app, "/": ok}, timeout=TIMEOUT) as client:
+            with pytest.raises(error, match=message):
+                await client.get("/faulty/")
+            assert (await client.get("/healthy")).text == "fine"  # the client still works
+
+    assert living_tasks() == tasks
+
+
+@pytest.mark.parametrize(("app", "error", "message"), REQUEST_FAULTS)
+def test_request_fault_ends_in_a_clear_error_on_the_sync_client_too(
+    app: App, error: type[Exception], message: str
+) -> None:
+    began = time.monotonic()
+
+    with dispatch_sync({"/faulty": app, "/": ok}, timeout=TIMEOUT) as client:
+        with pytest.raises(error, match=message):
+            client.get("/faulty/")
+        assert client.get("/healthy").text == "fine"
+
+    assert time.monotonic() - began < BOUND
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("app", "message"), MALFORMED)
+async def test_malformed_message_is_refused_with_a_runtime_error(app: App, message: str) -> None:
+    tasks = living_tasks()
+
+    with anyio.fail_after(BOUND):
+        async with dispatch({"/": app}, timeout=TIMEOUT) as client:
+            with pytest.raises(RuntimeError, match=message):
+                await client.get("/")
+
+    assert living_tasks() == tasks
+
+
+@pytest.mark.parametrize(("app", "message"), MALFORMED)
+def test_malformed_message_is_refused_on_the_sync_client_too(app: App, message: str) -> None:
+    with (
+        dispatch_sync({"/": app}, timeout=TIMEOUT) as client,
+        pytest.raises(RuntimeError, match=message),
+    ):
+        client.get("/")
+
+
+@pytest.mark.anyio
+async def test_app_exception_before_start_is_a_500_when_asked() -> None:
+    with anyio.fail_after(BOUND):
+        async with dispatch({"/": raises_before_start}, raise_app_exceptions=False) as client:
+            response = await client.get("/")
+
+    assert response.status_code == 500
+
+
+# The client leaves in the middle of an endless stream.
+#
+# The response is closed without iterating it: breaking out of `aiter_bytes()` leaves
+# httpx's nested async generators to the garbage collector, which trio reports as a
+# ResourceWarning and asyncio finalizes in a task of its own, whatever the transport.
+
+
+@http_only
+async def endless_sender(scope: Scope, receive: Receive, send: Send) -> None:
+    """Streams until `send` raises: the client has gone."""
+    await send(start())
+    while True:
+        await send(body(b"tick\n", more=True))
+        await anyio.sleep(0)
+
+
+@http_only
+async def disconnect_listener(scope: Scope, receive: Receive, send: Send) -> None:
+    """Sends one chunk, then waits for `http.disconnect`, as SSE apps do."""
+    await send(start())
+    await send(body(b"tick\n", more=True))
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+STREAMS = [
+    pytest.param(endless_sender, id="endless-sender"),
+    pytest.param(disconnect_listener, id="disconnect-listener"),
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("app", STREAMS)
+async def test_closing_a_stream_midway_stops_the_app_and_leaves_no_task(app: App) -> None:
+    tasks = living_tasks()
+
+    with anyio.fail_after(BOUND):
+        async with dispatch({"/stream": app, "/": ok}) as client:
+            response = await client.send(client.build_request("GET", "/stream"), stream=True)
+            assert response.status_code == 200
+            await response.aclose()
+            assert living_tasks() == tasks  # the app's task ended with the response
+            assert (await client.get("/healthy")).text == "fine"
+
+    assert living_tasks() == tasks
+
+
+@pytest.mark.parametrize("app", STREAMS)
+def test_closing_a_stream_midway_stops_the_app_on_the_sync_client_too(app: App) -> None:
+    began = time.monotonic()
+
+    with dispatch_sync({"/stream": app, "/": ok}) as client:
+        response = client.send(client.build_request("GET", "/stream"), stream=True)
+        assert response.status_code == 200
+        response.close()
+        assert client.get("/healthy").text == "fine"
+
+    assert time.monotonic() - began < BOUND
