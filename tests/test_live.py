@@ -22,8 +22,7 @@ from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
-from pytest_asgi_dispatch import LifespanError
-from pytest_asgi_dispatch._live import LiveServer
+from pytest_asgi_dispatch import LifespanError, LiveServer
 
 # Every wait in these tests is bounded by this many seconds.
 TIMEOUT = 10.0
@@ -202,7 +201,7 @@ def test_without_uvicorn_the_error_names_the_extra_to_install() -> None:
         """
         import sys
         sys.modules["uvicorn"] = None  # as if not installed
-        from pytest_asgi_dispatch._live import LiveServer
+        from pytest_asgi_dispatch import LiveServer
         try:
             LiveServer({})
         except ImportError as exc:

@@ -9,6 +9,7 @@ def test_public_names_are_exactly_these() -> None:
     assert pytest_asgi_dispatch.__all__ == [
         "Dispatcher",
         "LifespanError",
+        "LiveServer",
         "MountError",
         "StreamingTransport",
         "SyncStreamingTransport",
