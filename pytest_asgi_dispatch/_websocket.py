@@ -14,7 +14,7 @@ This module is imported only when a test opens a websocket: httpx-ws is an extra
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import suppress
 from typing import Any, cast
 
@@ -55,15 +55,7 @@ async def open_websocket(transport: StreamingTransport, request: httpx.Request) 
     """Run the app on a websocket scope for `request`; the async client's response."""
     websocket = WebSocketStream(transport, request)
     status, headers, body = await websocket.handshake()
-    if status != 101:
-        return httpx.Response(status, headers=headers, content=body, request=request)
-    return httpx.Response(
-        101,
-        headers=headers,
-        stream=_AsyncOutcome(websocket),
-        extensions={"network_stream": websocket},
-        request=request,
-    )
+    return _handshake_response(request, status, headers, body, websocket, _AsyncOutcome)
 
 
 def open_websocket_sync(
@@ -77,14 +69,26 @@ def open_websocket_sync(
     """
     websocket = portal.call(WebSocketStream, transport, request)
     status, headers, body = portal.call(websocket.handshake)
+    stream = _SyncNetworkStream(websocket, portal)
+    return _handshake_response(request, status, headers, body, stream, _SyncOutcome)
+
+
+def _handshake_response(
+    request: httpx.Request,
+    status: int,
+    headers: Any,
+    body: bytes,
+    network_stream: Any,
+    outcome: Callable[[Any], Any],
+) -> httpx.Response:
+    """The 101 that hands httpx-ws the network stream, or the app's denial response."""
     if status != 101:
         return httpx.Response(status, headers=headers, content=body, request=request)
-    stream = _SyncNetworkStream(websocket, portal)
     return httpx.Response(
         101,
         headers=headers,
-        stream=_SyncOutcome(stream),
-        extensions={"network_stream": stream},
+        stream=outcome(network_stream),
+        extensions={"network_stream": network_stream},
         request=request,
     )
 
