@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable, Iterable
 from typing import Any
 
 from a2wsgi import WSGIMiddleware
@@ -17,8 +16,6 @@ from ._errors import MountError
 from ._types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["as_asgi3"]
-
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 def as_asgi3(app: object, key: str) -> ASGIApp:

@@ -340,13 +340,18 @@ class StreamingTransport(httpx.AsyncBaseTransport):
 
     async def open(self, request: httpx.Request, body: AsyncIterable[bytes]) -> _Exchange:
         """Start the app on `request` in a task of its own."""
-        if self._runtime is None:
-            self._runtime = _Runtime()
-        exchange = _Exchange(request, body, self.raise_app_exceptions, self._runtime)
+        exchange = _Exchange(request, body, self.raise_app_exceptions, self.runtime)
         scope = self._scope_for(request)
         self._exchanges.add(exchange)
-        exchange.cancel = self._runtime.spawn(lambda: self._run(exchange, scope))
+        exchange.cancel = self.runtime.spawn(lambda: self._run(exchange, scope))
         return exchange
+
+    @property
+    def runtime(self) -> _Runtime:
+        """How the app's tasks run on this transport's event loop, found on first use."""
+        if self._runtime is None:
+            self._runtime = _Runtime()
+        return self._runtime
 
     async def _run(self, exchange: _Exchange, scope: dict[str, Any]) -> None:
         try:

@@ -23,7 +23,7 @@ import httpcore
 import httpx
 from anyio.from_thread import BlockingPortal
 
-from ._transport import ClientDisconnected, StreamingTransport, _Runtime
+from ._transport import ClientDisconnected, StreamingTransport
 
 try:
     import wsproto
@@ -105,6 +105,7 @@ class WebSocketStream(ASGIWebSocketAsyncNetworkStream):
         self.request = request
         self._timeout: float | None = request.extensions.get("timeout", {}).get("read")
         self._raise_app_exceptions = transport.raise_app_exceptions
+        self._runtime = transport.runtime
         super().__init__(
             cast(Any, transport.app),
             _scope_for(transport, request),
@@ -180,7 +181,7 @@ class WebSocketStream(ASGIWebSocketAsyncNetworkStream):
         with the app's code, as httpx-ws and Starlette's TestClient do; an exception
         the app raised first propagates as it is.
         """
-        self._cancel_app = _Runtime().spawn(self._run)
+        self._cancel_app = self._runtime.spawn(self._run)
         await self.send({"type": "websocket.connect"})
         accepted = False
         try:
