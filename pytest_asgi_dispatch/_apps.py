@@ -15,7 +15,7 @@ from a2wsgi import WSGIMiddleware
 from ._errors import MountError
 from ._types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["as_asgi3"]
+__all__ = ["WSGIAdapter", "as_asgi3"]
 
 
 def as_asgi3(app: object, key: str) -> ASGIApp:
@@ -31,7 +31,7 @@ def as_asgi3(app: object, key: str) -> ASGIApp:
             "get_asgi_application() or get_wsgi_application())"
         )
     if kind == "wsgi":
-        return _AsyncioOnly(_WholeBody(WSGIMiddleware(app)), key, "a WSGI app")  # type: ignore[arg-type]
+        return WSGIAdapter(app, key)
     if kind == "asgi2":
         return _ASGI2Adapter(app)
     if type(app).__module__.startswith("django."):
@@ -71,6 +71,21 @@ def _is_marked_coroutine(function: object) -> bool:
     its own marker, which the check above already covers.
     """
     return getattr(function, "_is_coroutine", None) is not None
+
+
+class WSGIAdapter:
+    """A WSGI app as an ASGI 3 app (through a2wsgi); `wsgi` is the WSGI callable itself.
+
+    Keeping the WSGI callable lets a sync caller run it on its own thread, as
+    Werkzeug's test client does, instead of going through the event loop.
+    """
+
+    def __init__(self, wsgi: Any, key: str) -> None:
+        self.wsgi = wsgi
+        self.app = _AsyncioOnly(_WholeBody(WSGIMiddleware(wsgi)), key, "a WSGI app")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
 
 
 class _ASGI2Adapter:

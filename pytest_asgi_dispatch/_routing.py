@@ -15,7 +15,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._apps import as_asgi3
+from ._apps import WSGIAdapter, as_asgi3
 from ._errors import MountError
 from ._lifespan import (
     DEFAULT_SHUTDOWN_TIMEOUT,
@@ -298,5 +298,7 @@ def _without_port(host: str) -> str:
 
 
 def _app_name(app: object) -> str:
-    inner = getattr(app, "app", app)
-    return type(inner).__name__ if not isinstance(app, Dispatcher) else repr(app)
+    if isinstance(app, Dispatcher):
+        return repr(app)
+    inner = app.wsgi if isinstance(app, WSGIAdapter) else getattr(app, "app", app)
+    return type(inner).__name__
