@@ -82,7 +82,7 @@ class WSGIAdapter:
 
     def __init__(self, wsgi: Any, key: str) -> None:
         self.wsgi = wsgi
-        self.app = _AsyncioOnly(_WholeBody(WSGIMiddleware(wsgi)), key, "a WSGI app")
+        self.app = _AsyncioOnly(_WholeBody(WSGIMiddleware(wsgi)), key, "a WSGI app")  # type: ignore[arg-type]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.app(scope, receive, send)
