@@ -103,6 +103,26 @@ class Dispatcher:
                 self._path_routes[path] = route  # the table never changes after __init__
             return route
 
+    def resolve(self, scope: Scope) -> tuple[Route, Scope] | None:
+        """The innermost route for an http or websocket scope, and the scope its app gets.
+
+        Walks through nested Dispatchers (and nested mount tables) to the mount whose
+        `route.app` would handle the request (a `WSGIAdapter` for a WSGI mount), and
+        builds the scope that app is called with, exactly as `__call__` does: `root_path`
+        extended by each matched prefix, the route's lifespan state copied in, `headers`
+        and `extensions` copied. The caller's scope is left untouched. None when no mount
+        matches at some level: calling the Dispatcher answers such a request with its 404.
+        """
+        dispatcher = self
+        while True:
+            route = dispatcher.route_for(scope)
+            if route is None:
+                return None
+            scope = _scope_for(route, scope)
+            if not isinstance(route.app, Dispatcher):
+                return route, scope
+            dispatcher = route.app
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._serve_lifespan(receive, send)
@@ -111,13 +131,7 @@ class Dispatcher:
         if route is None:
             await self._not_found(scope, send)
             return
-        scope = dict(scope)
-        scope["root_path"] = scope.get("root_path", "") + route.prefix
-        if route.state is not None:
-            scope["state"] = route.state.copy()
-        else:
-            scope.pop("state", None)  # the server's state belongs to no mounted app
-        await route.app(scope, receive, send)
+        await route.app(_scope_for(route, scope), receive, send)
 
     def lifespans(
         self,
@@ -223,6 +237,27 @@ class _NestedLifespans(AbstractAsyncContextManager["State | None"]):
 
     async def __aexit__(self, *exc_info: Any) -> None:
         await self._lifespans.__aexit__(*exc_info)
+
+
+def _scope_for(route: Route, scope: Scope) -> Scope:
+    """The copy of `scope` that `route`'s app is called with; `scope` is left as it was.
+
+    Apps write to their scope (Litestar rewrites `path`, middleware appends headers or
+    fills `extensions`), so the containers an app may change in place are copied too.
+    """
+    scope = dict(scope)
+    scope["root_path"] = scope.get("root_path", "") + route.prefix
+    if route.state is not None:
+        scope["state"] = route.state.copy()
+    else:
+        scope.pop("state", None)  # the server's state belongs to no mounted app
+    headers = scope.get("headers")
+    if headers is not None:
+        scope["headers"] = list(headers)
+    extensions = scope.get("extensions")
+    if extensions is not None:
+        scope["extensions"] = dict(extensions)
+    return scope
 
 
 def _as_app(value: object, key: str) -> ASGIApp:

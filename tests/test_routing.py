@@ -333,6 +333,30 @@ async def test_callers_scope_is_not_mutated() -> None:
 
 
 @pytest.mark.anyio
+async def test_an_app_changing_its_headers_and_extensions_leaves_the_callers_scope_alone() -> None:
+    # issue 9 item 11: the copy was shallow, so these writes reached the caller's scope.
+    seen: list[Scope] = []
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        scope["headers"].append((b"x-added-by", b"app"))
+        scope["extensions"]["app.note"] = {"written": True}
+        seen.append(scope)
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    dispatcher = Dispatcher({"/outer": {"/a": app}})
+    scope = http_scope("/outer/a/x")
+    scope["extensions"] = {"http.response.trailers": {}}
+    before = copy.deepcopy(scope)
+
+    await call(dispatcher, scope)
+
+    assert scope == before
+    assert (b"x-added-by", b"app") in seen[0]["headers"]
+    assert seen[0]["extensions"]["app.note"] == {"written": True}
+
+
+@pytest.mark.anyio
 async def test_servers_state_is_not_passed_to_mounted_apps() -> None:
     seen: list[Scope] = []
 
@@ -347,6 +371,79 @@ async def test_servers_state_is_not_passed_to_mounted_apps() -> None:
     await call(Dispatcher({"/a": app}), scope)
 
     assert "state" not in seen[0]
+
+
+# resolve(): the route and scope a request reaches, without calling the app.
+
+
+def test_resolve_walks_nested_tables_to_the_innermost_route() -> None:
+    inner = echo("inner")
+    dispatcher = Dispatcher({"/outer": Dispatcher({"/mid": {"/inner": inner}}), "/": echo("r")})
+    scope = http_scope("/outer/mid/inner/x")
+    scope["state"] = {"server": "secret"}
+    scope["extensions"] = {"http.response.trailers": {}}
+    before = copy.deepcopy(scope)
+
+    resolved = dispatcher.resolve(scope)
+
+    assert resolved is not None
+    route, app_scope = resolved
+    assert route.app is inner
+    assert route.key == "/inner"
+    assert app_scope["path"] == "/outer/mid/inner/x"
+    assert app_scope["root_path"] == "/outer/mid/inner"
+    assert "state" not in app_scope
+    assert app_scope["headers"] == scope["headers"]
+    assert app_scope["headers"] is not scope["headers"]
+    assert app_scope["extensions"] is not scope["extensions"]
+    assert scope == before
+
+
+@pytest.mark.parametrize("path", ["/outer/elsewhere", "/nowhere"])
+def test_resolve_is_none_where_the_dispatcher_would_answer_404(path: str) -> None:
+    dispatcher = Dispatcher({"/outer": Dispatcher({"/inner": echo("inner")})})
+
+    assert dispatcher.resolve(http_scope(path)) is None
+
+
+def test_resolve_gives_a_wsgi_mount_its_adapter_with_the_wsgi_callable() -> None:
+    def wsgi(environ: Any, start_response: Any) -> list[bytes]:
+        start_response("204 No Content", [])
+        return []
+
+    resolved = Dispatcher({"/w": wsgi}).resolve(http_scope("/w/x"))
+
+    assert resolved is not None
+    assert resolved[0].app.wsgi is wsgi  # type: ignore[attr-defined]
+    assert resolved[1]["root_path"] == "/w"
+
+
+@pytest.mark.anyio
+async def test_resolve_gives_the_scope_the_app_is_called_with() -> None:
+    seen: list[Scope] = []
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            message = await receive()
+            scope["state"]["pool"] = "up"
+            await send({"type": "lifespan.startup.complete"})
+            message = await receive()
+            assert message["type"] == "lifespan.shutdown"
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        seen.append(scope)
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    dispatcher = Dispatcher({"/a": {"/b": app}})
+    async with dispatcher.lifespans():
+        scope = http_scope("/a/b/c", root_path="")
+        resolved = dispatcher.resolve(scope)
+        await call(dispatcher, scope)
+
+    assert resolved is not None
+    assert resolved[1] == seen[0]
+    assert resolved[1]["state"] == {"pool": "up"}
 
 
 @pytest.mark.anyio
