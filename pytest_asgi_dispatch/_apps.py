@@ -44,7 +44,10 @@ def _interface_of(app: object) -> str | None:
     if not callable(app):
         return None
     if inspect.isclass(app):
-        return "asgi2"  # the single-callable class style: App(scope)(receive, send)
+        # `await App(scope, receive, send)` (Starlette's HTTPEndpoint) is ASGI 3; any other
+        # class is the single-callable style, `App(scope)(receive, send)`. The rule of
+        # uvicorn and Starlette's TestClient.
+        return "asgi3" if hasattr(app, "__await__") else "asgi2"
     call = app if inspect.isroutine(app) else type(app).__call__
     if inspect.iscoroutinefunction(call) or _is_marked_coroutine(call):
         return "asgi3"

@@ -9,6 +9,11 @@ from typing import Any
 import pytest
 from django.core.wsgi import get_wsgi_application
 from flask import Flask, request, url_for
+from httpx_ws import aconnect_ws
+from starlette.endpoints import HTTPEndpoint, WebSocketEndpoint
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.websockets import WebSocket
 
 from pytest_asgi_dispatch import Dispatcher, MountError, dispatch, dispatch_sync
 
@@ -74,6 +79,40 @@ async def test_asgi_apps_are_detected_and_served(app: Any, answer: str) -> None:
         response = await client.get("/x/")
 
     assert response.text == answer
+
+
+# Classes whose instances are awaitable: `await Cls(scope, receive, send)` is ASGI 3.
+
+
+class Greeting(HTTPEndpoint):
+    async def get(self, request: Request) -> PlainTextResponse:
+        return PlainTextResponse(f"endpoint at {request.scope['root_path']}")
+
+
+class Echo(WebSocketEndpoint):
+    encoding = "text"
+
+    async def on_receive(self, websocket: WebSocket, data: Any) -> None:
+        await websocket.send_text(f"echo {data} at {websocket.scope['root_path']}")
+
+
+@pytest.mark.anyio
+async def test_starlette_http_endpoint_class_is_served_as_asgi3() -> None:
+    # issue 9 item 9: taken for ASGI 2, it failed with TypeError (Greeting(scope) call).
+    async with dispatch({"/greet": Greeting}) as client:
+        response = await client.get("/greet/")
+
+    assert response.status_code == 200
+    assert response.text == "endpoint at /greet"
+
+
+@pytest.mark.anyio
+async def test_starlette_websocket_endpoint_class_is_served_as_asgi3() -> None:
+    async with dispatch({"/ws": Echo}) as client, aconnect_ws("/ws/", client) as ws:
+        await ws.send_text("hi")
+        answer = await ws.receive_text()
+
+    assert answer == "echo hi at /ws"
 
 
 # WSGI apps.
