@@ -15,7 +15,7 @@ from a2wsgi import WSGIMiddleware
 from ._errors import MountError
 from ._types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["WSGIAdapter", "as_asgi3"]
+__all__ = ["WSGIAdapter", "as_asgi3", "has_content_length", "with_whole_body"]
 
 
 def as_asgi3(app: object, key: str) -> ASGIApp:
@@ -114,9 +114,7 @@ class _WholeBody:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or any(
-            name == b"content-length" for name, _ in scope["headers"]
-        ):
+        if scope["type"] != "http" or has_content_length(scope):
             await self.app(scope, receive, send)
             return
         parts: list[bytes] = []
@@ -128,11 +126,7 @@ class _WholeBody:
             if not message.get("more_body", False):
                 break
         body = b"".join(parts)
-        if body:
-            # The body is no longer chunked: Werkzeug ignores a length next to "chunked".
-            headers = [(n, v) for n, v in scope["headers"] if n != b"transfer-encoding"]
-            headers.append((b"content-length", str(len(body)).encode()))
-            scope = {**scope, "headers": headers}
+        scope = with_whole_body(scope, body)
         replayed = False
 
         async def replay() -> Message:
@@ -143,6 +137,24 @@ class _WholeBody:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
+
+
+def has_content_length(scope: Scope) -> bool:
+    """Whether the request says its body's length (else a WSGI app would read none of it)."""
+    return any(name == b"content-length" for name, _ in scope["headers"])
+
+
+def with_whole_body(scope: Scope, body: bytes) -> Scope:
+    """The scope of a request whose chunked body was read whole: its length now known.
+
+    The sync client's inline path (`_inline`) buffers such a body the same way.
+    """
+    if not body:
+        return scope
+    # The body is no longer chunked: Werkzeug ignores a length next to "chunked".
+    headers = [(n, v) for n, v in scope["headers"] if n != b"transfer-encoding"]
+    headers.append((b"content-length", str(len(body)).encode()))
+    return {**scope, "headers": headers}
 
 
 class _AsyncioOnly:
