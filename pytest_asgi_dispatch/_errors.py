@@ -10,4 +10,10 @@ class MountError(ValueError):
 
 
 class LifespanError(RuntimeError):
-    """A mounted app's lifespan startup or shutdown failed, raised or timed out."""
+    """A mounted app's lifespan startup or shutdown failed, raised or timed out.
+
+    The message is one line: the mount, what failed, and the app's own last line, as in
+    `mount '/api': lifespan startup raised RuntimeError: database is unreachable`. The
+    whole story is the `__cause__`: the exception the app raised (with its traceback),
+    or an exception holding the full message the app sent with `lifespan.*.failed`.
+    """

@@ -1,15 +1,23 @@
 """Starting and stopping every mounted app's lifespan, each with its own state.
 
-asgi-lifespan runs one app's lifespan well; what it gets wrong for a mount table we
-fix here: an app that does not support lifespan (Django's handler raises, others
-return without answering) is skipped instead of failing or waiting out the timeout,
-`lifespan.startup.failed` fails at once with the app's message, and every error
-names the mount.
+We speak the ASGI lifespan protocol to each app ourselves, on anyio, because a mount
+table needs rules that a server running one app can leave out:
+
+- An app without lifespan support is skipped at once: it raises before its first
+  `receive()` (Django's handler), returns without answering `lifespan.startup`, or
+  first sends a message that is not a lifespan message (uvicorn's "auto" rule: an app
+  that ignores `scope["type"]`); it is cancelled right there, so nothing of it runs on.
+- An app that returns after answering startup has shut down; the others still get
+  their `lifespan.shutdown`.
+- Every wait is bounded by its timeout, whatever the app sends or swallows: a deadline
+  passed is a timeout even when the app catches the cancellation and returns, and a
+  stray message settles nothing.
+- Each error is one line naming the mount (what failed, the app's own last line); the
+  app's exception, or its full `*.failed` message, is the error's `__cause__`.
 """
 
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
@@ -17,15 +25,23 @@ from types import TracebackType
 from typing import Any
 
 import anyio
-from asgi_lifespan import LifespanManager
+import anyio.abc
+import anyio.lowlevel
 
 from ._errors import LifespanError
-from ._types import ASGIApp, Message, Receive, Scope, Send
+from ._types import ASGIApp, Message
 
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup
 
-__all__ = ["DEFAULT_SHUTDOWN_TIMEOUT", "DEFAULT_STARTUP_TIMEOUT", "AppLifespan", "LifespanGroup"]
+__all__ = [
+    "DEFAULT_SHUTDOWN_TIMEOUT",
+    "DEFAULT_STARTUP_TIMEOUT",
+    "AppLifespan",
+    "LifespanFailedMessage",
+    "Lifespans",
+    "State",
+]
 
 # Long enough for a Django or FastAPI startup that opens a database pool on a slow CI
 # machine, short enough that a hung startup fails the test well before CI gives up.
@@ -35,103 +51,219 @@ DEFAULT_SHUTDOWN_TIMEOUT = 10.0
 State = dict[str, Any]
 
 
-class _Unsupported(Exception):
-    """The app does not take part in the lifespan protocol."""
+class LifespanFailedMessage(Exception):
+    """The whole message an app sent with `lifespan.*.failed`: its LifespanError's cause.
 
-
-class _Failed(Exception):
-    """The app sent `lifespan.startup.failed` or `lifespan.shutdown.failed`."""
-
-
-class _TimedOut(Exception):
-    """The app did not answer a lifespan event before its deadline."""
-
-
-class _LifespanProbe:
-    """Wraps an app for asgi-lifespan so that every anomaly ends the wait at once.
-
-    asgi-lifespan stops waiting as soon as the app raises, so each outcome it would
-    otherwise wait out (a `*.failed` message, a return without an answer, a deadline
-    passed) is turned into an exception raised inside the app's task. The deadlines
-    live here, in the app's task, rather than in asgi-lifespan: on trio, its startup
-    timeout leaves the app's task running and then waits for it forever.
+    Starlette and FastAPI put the app's entire traceback text in that message; the
+    LifespanError shows its last line, and this keeps the rest.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self.state: State | None = None
-        self.deadline = anyio.CancelScope()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self.state = scope.get("state")
-        if "asgi" not in scope:
-            # asgi-lifespan leaves it out, which by the spec means ASGI 2.0: Falcon then
-            # refuses to start ("Falcon requires ASGI version 3.x").
-            scope = {**scope, "asgi": {"version": "3.0", "spec_version": "2.0"}}
-        startup = await receive()  # so that asgi-lifespan never blames a silent app
-        app_received = False
-        started = False
+class AppLifespan:
+    """One app's lifespan, run as a task: `start()` gives its state, `stop()` ends it.
 
-        async def app_receive() -> Message:
-            nonlocal app_received
-            if not app_received:
-                app_received = True
-                return startup
-            return await receive()
-
-        async def app_send(message: Message) -> None:
-            nonlocal started
-            kind = message["type"]
-            if kind in ("lifespan.startup.failed", "lifespan.shutdown.failed"):
-                if self.deadline.cancel_called:
-                    raise _TimedOut  # Starlette reports our cancellation as a failure
-                raise _Failed(message.get("message") or "(no message)")
-            if kind == "lifespan.startup.complete":
-                started = True
-                self.deadline.deadline = math.inf  # until the shutdown sets one
-            await send(message)
-
-        try:
-            with self.deadline:
-                await self.app(scope, app_receive, app_send)
-        except (_Failed, _TimedOut):
-            raise
-        except Exception as exc:
-            if not app_received:
-                raise _Unsupported from exc  # e.g. Django: "can only handle ASGI/HTTP"
-            raise
-        if self.deadline.cancelled_caught:
-            raise _TimedOut
-        if not started:
-            raise _Unsupported
-
-
-class AppLifespan(AbstractAsyncContextManager["State | None"]):
-    """One app's lifespan: yields its state, or None when it has no lifespan."""
+    `start()` returns None for an app without lifespan support, and raises
+    LifespanError when the startup fails, raises or times out (the app's task then
+    has ended). `stop()` shuts a started app down within the shutdown timeout, ends
+    its task whatever phase it is in, and raises LifespanError when the shutdown
+    failed. Neither leaves the app's task running.
+    """
 
     def __init__(
         self, app: ASGIApp, key: str, startup_timeout: float | None, shutdown_timeout: float | None
     ) -> None:
+        self.app = app
         self.key = key
         self.startup_timeout = startup_timeout
         self.shutdown_timeout = shutdown_timeout
-        self._probe = _LifespanProbe(app)
-        self._manager = LifespanManager(self._probe, None, None)  # the probe keeps time
-        self._running = False
+        self.state: State = {}
+        self._started = False  # start() returned the state: stop() owes it a shutdown
+        self._scope = anyio.CancelScope()  # the app's task: cancelled to end it
+        self._ended = anyio.Event()
+        # Set by the app's answer, or by its task ending: what the waits wait for.
+        self._startup_settled = anyio.Event()
+        self._shutdown_settled = anyio.Event()
+        self._shutdown_asked = anyio.Event()
+        self._received = 0  # lifespan messages handed to the app
+        self._startup: str | None = None  # "complete" or "failed", once answered
+        self._shutdown: str | None = None
+        self._failure_message = ""
+        self._error: Exception | None = None  # raised by the app
+        # The type of the first message it sent that is not a lifespan message, and when:
+        # before answering startup it means no lifespan support, after it is an error.
+        self._not_lifespan: str | None = None
+        self._no_lifespan = False
 
-    async def __aenter__(self) -> State | None:
-        self._probe.deadline.deadline = _deadline(self.startup_timeout)
+    async def start(self, task_group: anyio.abc.TaskGroup) -> State | None:
+        task_group.start_soon(self._run, name=f"lifespan of mount {self.key!r}")
+        with anyio.move_on_after(self.startup_timeout):
+            await self._startup_settled.wait()
+        if not self._startup_settled.is_set():
+            await self._end_task()
+            raise self._timed_out("startup", self.startup_timeout)
+        if self._startup == "complete":
+            self._started = True
+            return self.state
+        await self._end_task()
+        if self._no_lifespan:
+            return None  # it serves requests only, as uvicorn's "auto" rule reads it
+        if self._error is not None and self._received:
+            raise self._raised("startup", self._error)
+        if self._startup == "failed":
+            raise self._failed("startup")
+        return None  # raised before receiving, or returned without answering: no lifespan
+
+    async def stop(self) -> None:
+        # Shielded: stopping is the cleanup after a cancellation too; each wait is bounded.
+        with anyio.CancelScope(shield=True):
+            timed_out = False
+            if self._started and not self._ended.is_set():
+                self._shutdown_asked.set()
+                with anyio.move_on_after(self.shutdown_timeout):
+                    await self._shutdown_settled.wait()
+                timed_out = not self._shutdown_settled.is_set()
+            await self._end_task()
+        if not self._started:
+            return  # stopped while starting: start() or the interruption says why
+        if self._not_lifespan is not None:
+            raise LifespanError(
+                f"mount {self.key!r}: lifespan sent {self._not_lifespan!r} after its "
+                "startup; only lifespan messages belong on the lifespan scope"
+            )
+        if timed_out:
+            raise self._timed_out("shutdown", self.shutdown_timeout)
+        if self._shutdown == "complete":
+            return
+        if self._error is not None:
+            when = "shutdown" if self._shutdown_asked.is_set() else "between startup and shutdown"
+            raise self._raised(when, self._error)
+        if self._shutdown == "failed":
+            raise self._failed("shutdown")
+        # It returned, with or without answering: it has shut down.
+
+    async def _run(self) -> None:
+        # Without "asgi" the spec means ASGI 2.0: Falcon then refuses to start.
+        scope = {
+            "type": "lifespan",
+            "asgi": {"version": "3.0", "spec_version": "2.0"},
+            "state": self.state,
+        }
         try:
-            await self._manager.__aenter__()
-        except BaseException as raised:
-            exc = _single(raised)
-            if isinstance(exc, _Unsupported):
-                return None
-            if not isinstance(exc, Exception):
-                raise
-            raise self._error("startup", self.startup_timeout, exc) from exc
-        self._running = True
-        return self._probe.state
+            with self._scope:
+                await self.app(scope, self._receive, self._send)
+        except Exception as exc:
+            self._error = exc
+        finally:
+            self._ended.set()
+            self._startup_settled.set()
+            self._shutdown_settled.set()
+
+    async def _end_task(self) -> None:
+        """Cancel the app's task (a no-op once it has returned) and wait for its end."""
+        self._scope.cancel()
+        await self._ended.wait()
+
+    async def _receive(self) -> Message:
+        await anyio.lowlevel.checkpoint()  # an app looping on receive() cannot starve us
+        self._received += 1
+        if self._received == 1:
+            return {"type": "lifespan.startup"}
+        await self._shutdown_asked.wait()
+        if self._received == 2:
+            return {"type": "lifespan.shutdown"}
+        # Nothing follows lifespan.shutdown: wait for the deadline's cancellation.
+        await anyio.sleep_forever()
+        raise AssertionError("sleep_forever() returned")
+
+    async def _send(self, message: Message) -> None:
+        await anyio.lowlevel.checkpoint()  # an app sending in a loop cannot starve the deadlines
+        kind = message.get("type")
+        if not (isinstance(kind, str) and kind.startswith("lifespan.")):
+            if self._not_lifespan is None:
+                self._not_lifespan = str(kind)
+                self._no_lifespan = self._startup is None
+            self._scope.cancel()
+            await anyio.lowlevel.checkpoint()  # the cancellation lands here
+            return
+        phase, _, answer = kind.removeprefix("lifespan.").partition(".")
+        shutting_down = self._shutdown_asked.is_set()
+        in_turn = (phase == "startup" and self._startup is None and not shutting_down) or (
+            phase == "shutdown" and self._shutdown is None and shutting_down
+        )
+        if answer not in ("complete", "failed") or not in_turn:
+            # Out of turn, such as a stray startup.complete during the shutdown: it
+            # settles nothing, and the deadline stands.
+            return
+        self._failure_message = str(message.get("message") or "")
+        if phase == "startup":
+            self._startup = answer
+            self._startup_settled.set()
+        else:
+            self._shutdown = answer
+            self._shutdown_settled.set()
+
+    def _timed_out(self, phase: str, timeout: float | None) -> LifespanError:
+        hint = (
+            "; does its startup hang, or does it need a larger startup_timeout?"
+            if phase == "startup"
+            else ""
+        )
+        return LifespanError(
+            f"mount {self.key!r}: lifespan {phase} did not complete within {timeout} s{hint}"
+        )
+
+    def _raised(self, when: str, exc: Exception) -> LifespanError:
+        inner = _single(exc)
+        line = _last_line(str(inner))
+        error = LifespanError(
+            f"mount {self.key!r}: lifespan {when} raised {type(inner).__name__}"
+            + (f": {line}" if line else "")
+        )
+        error.__cause__ = exc
+        return error
+
+    def _failed(self, phase: str) -> LifespanError:
+        message = self._failure_message
+        error = LifespanError(
+            f"mount {self.key!r}: lifespan {phase} failed: {_last_line(message) or '(no message)'}"
+        )
+        error.__cause__ = LifespanFailedMessage(message or "(no message)")
+        return error
+
+
+class Lifespans(AbstractAsyncContextManager["list[State | None]"]):
+    """Every app's lifespan, in one task group: startup in order, shutdown in reverse.
+
+    Entering yields each app's state (None for an app without lifespan). A startup
+    failure shuts down the apps already started before it propagates. On exit every
+    app is shut down; a shutdown failure is raised once all are, unless the body of
+    the `async with` raised already (its exception wins).
+    """
+
+    def __init__(
+        self,
+        apps: Sequence[tuple[str, ASGIApp]],
+        startup_timeout: float | None,
+        shutdown_timeout: float | None,
+    ) -> None:
+        self._apps = apps
+        self._startup_timeout = startup_timeout
+        self._shutdown_timeout = shutdown_timeout
+        self._running: list[AppLifespan] = []
+
+    async def __aenter__(self) -> list[State | None]:
+        self._task_group = anyio.create_task_group()
+        await self._task_group.__aenter__()
+        states = []
+        try:
+            for key, app in self._apps:
+                lifespan = AppLifespan(app, key, self._startup_timeout, self._shutdown_timeout)
+                self._running.append(lifespan)
+                states.append(await lifespan.start(self._task_group))
+        except BaseException:
+            await self._stop_all()  # the startup's error is the one to report
+            raise
+        return states
 
     async def __aexit__(
         self,
@@ -139,38 +271,23 @@ class AppLifespan(AbstractAsyncContextManager["State | None"]):
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if not self._running:
-            return
-        self._running = False
-        self._probe.deadline.deadline = _deadline(self.shutdown_timeout)
+        error = await self._stop_all()
+        if error is not None and exc is None:
+            raise error
+
+    async def _stop_all(self) -> LifespanError | None:
+        first_error: LifespanError | None = None
         try:
-            # Always a clean exit: asgi-lifespan skips the shutdown when told of an error.
-            await self._manager.__aexit__(None, None, None)
-        except BaseException as raised:
-            error = _single(raised)
-            if not isinstance(error, Exception):
-                raise
-            raise self._error("shutdown", self.shutdown_timeout, error) from error
-
-    def _error(self, phase: str, timeout: float | None, exc: Exception) -> LifespanError:
-        if isinstance(exc, _Failed):
-            return LifespanError(f"mount {self.key!r}: lifespan {phase} failed: {exc}")
-        if isinstance(exc, _TimedOut):
-            hint = (
-                "; does its startup hang, or does it need a larger startup_timeout?"
-                if phase == "startup"
-                else ""
-            )
-            return LifespanError(
-                f"mount {self.key!r}: lifespan {phase} did not complete within {timeout} s{hint}"
-            )
-        return LifespanError(
-            f"mount {self.key!r}: lifespan {phase} raised {type(exc).__name__}: {exc}"
-        )
-
-
-def _deadline(timeout: float | None) -> float:
-    return math.inf if timeout is None else anyio.current_time() + timeout
+            while self._running:
+                try:
+                    await self._running.pop().stop()
+                except LifespanError as error:
+                    first_error = first_error or error
+        finally:
+            # Every app's task has ended: this exit waits for nothing. The body's
+            # exception stays out of it, so that it propagates as it is, not in a group.
+            await self._task_group.__aexit__(None, None, None)
+        return first_error
 
 
 def _single(exc: BaseException) -> BaseException:
@@ -180,44 +297,7 @@ def _single(exc: BaseException) -> BaseException:
     return exc
 
 
-class LifespanGroup(AbstractAsyncContextManager["list[State | None]"]):
-    """Enters lifespans in order and exits them all in reverse, whatever fails.
-
-    A startup failure shuts down the lifespans already started before it propagates.
-    A shutdown failure is raised once every lifespan has been shut down, unless the
-    body of the `async with` raised already (its exception wins).
-    """
-
-    def __init__(self, lifespans: Sequence[AbstractAsyncContextManager[State | None]]) -> None:
-        self._lifespans = lifespans
-        self._entered: list[AbstractAsyncContextManager[State | None]] = []
-
-    async def __aenter__(self) -> list[State | None]:
-        states = []
-        for lifespan in self._lifespans:
-            try:
-                states.append(await lifespan.__aenter__())
-            except BaseException:
-                await self._exit_all()
-                raise
-            self._entered.append(lifespan)
-        return states
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        error = await self._exit_all()
-        if error is not None and exc is None:
-            raise error
-
-    async def _exit_all(self) -> BaseException | None:
-        first_error: BaseException | None = None
-        while self._entered:
-            try:
-                await self._entered.pop().__aexit__(None, None, None)
-            except Exception as error:
-                first_error = first_error or error
-        return first_error
+def _last_line(text: str) -> str:
+    """The last non-blank line of `text`: for a traceback, the exception and its message."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else ""

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import traceback
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -10,17 +17,24 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+import uvicorn
 from asgi_lifespan import LifespanManager
 from django.core.asgi import get_asgi_application
+from fastapi import FastAPI
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from pytest_asgi_dispatch import Dispatcher, LifespanError, StreamingTransport, dispatch
+from pytest_asgi_dispatch._lifespan import LifespanFailedMessage
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
+
+# Every wait on a real server in these tests is bounded by this many seconds.
+TIMEOUT = 10.0
 
 pytestmark = pytest.mark.anyio
 
@@ -437,3 +451,307 @@ async def serve_lifespan(app: Any, incoming: list[Message]) -> list[Message]:
     with anyio.fail_after(5):
         await app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
     return sent
+
+
+# Apps that return early, stray from the protocol, or swallow cancellation (issue 9).
+
+
+async def answers_startup_then_returns(scope: Scope, receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        await receive()
+        await send({"type": "lifespan.startup.complete"})
+
+
+async def reads_shutdown_then_returns(scope: Scope, receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        await receive()
+        await send({"type": "lifespan.startup.complete"})
+        await receive()
+
+
+RETURNING_AFTER_STARTUP = [
+    pytest.param(answers_startup_then_returns, id="returns-after-startup"),
+    pytest.param(reads_shutdown_then_returns, id="returns-after-reading-shutdown"),
+]
+
+
+@pytest.mark.parametrize("app", RETURNING_AFTER_STARTUP)
+async def test_app_returning_after_answering_startup_has_shut_down(app: Any) -> None:
+    log: list[str] = []
+    mounts = {"/a": lifespan_app("a", log), "/b": app, "/c": lifespan_app("c", log)}
+
+    with anyio.fail_after(5):
+        async with dispatch(mounts, shutdown_timeout=30):
+            pass
+
+    assert log == ["a startup", "c startup", "c shutdown", "a shutdown"]
+
+
+@pytest.mark.parametrize("app", RETURNING_AFTER_STARTUP)
+async def test_dispatcher_serving_lifespan_shuts_down_an_app_that_returned(app: Any) -> None:
+    log: list[str] = []
+    dispatcher = Dispatcher({"/a": lifespan_app("a", log), "/b": app})
+
+    sent = await serve_lifespan(
+        dispatcher, [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+    )
+
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert log == ["a startup", "a shutdown"]
+
+
+async def test_stray_startup_complete_during_shutdown_leaves_the_deadline_standing() -> None:
+    async def stray(scope: Scope, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "lifespan.startup.complete"})
+        await receive()
+        await send({"type": "lifespan.startup.complete"})  # out of turn
+        await anyio.sleep_forever()
+
+    with (
+        anyio.fail_after(5),
+        pytest.raises(
+            LifespanError,
+            match=r"^mount '/stray': lifespan shutdown did not complete within 0\.3 s$",
+        ),
+    ):
+        async with dispatch({"/stray": stray}, shutdown_timeout=0.3):
+            pass
+
+
+async def test_startup_timeout_is_reported_when_the_app_swallows_the_cancellation() -> None:
+    ran: list[str] = []
+
+    async def swallows(scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "lifespan":
+            ran.append("request")
+            return
+        await receive()
+        try:
+            await anyio.sleep_forever()
+        except anyio.get_cancelled_exc_class():
+            return  # swallowed: it looks like an app without lifespan
+
+    with (
+        anyio.fail_after(5),
+        pytest.raises(
+            LifespanError, match=r"'/slow': lifespan startup did not complete within 0\.2 s"
+        ),
+    ):
+        async with dispatch({"/slow": swallows}, startup_timeout=0.2) as client:
+            await client.get("/slow/")
+
+    assert ran == []
+
+
+def counting_response(runs: list[str]) -> Response:
+    """A Starlette response used as an app: it answers every scope, lifespan too."""
+
+    async def count() -> None:
+        runs.append("background task")
+
+    return Response("hello", background=BackgroundTask(count))
+
+
+async def test_app_sending_a_response_on_the_lifespan_scope_is_cancelled_there() -> None:
+    runs: list[str] = []
+    log: list[str] = []
+    mounts = {"/a": lifespan_app("a", log), "/hello": counting_response(runs)}
+
+    with anyio.fail_after(5):
+        async with dispatch(mounts) as client:
+            response = await client.get("/hello/")
+
+    assert response.text == "hello"
+    assert runs == ["background task"]  # for the request; never on the lifespan scope
+    assert log == ["a startup", "a shutdown"]
+
+
+async def test_dispatcher_serving_lifespan_cancels_an_app_sending_a_response() -> None:
+    runs: list[str] = []
+    dispatcher = Dispatcher({"/hello": counting_response(runs)})
+
+    sent = await serve_lifespan(
+        dispatcher, [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+    )
+
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert runs == []
+
+
+def test_app_sending_in_a_loop_without_yielding_does_not_hang_dispatch_sync() -> None:
+    # In a subprocess: before the fix the loop never yielded, so nothing in this process
+    # could have stopped it.
+    code = textwrap.dedent(
+        """
+        from pytest_asgi_dispatch import dispatch_sync
+
+        sends = []
+
+        async def app(scope, receive, send):
+            while True:  # ignores scope["type"], and never awaits anything but send
+                sends.append(scope["type"])
+                await send({"type": "http.response.start", "status": 200, "headers": []})
+                if scope["type"] == "http":
+                    await send({"type": "http.response.body", "body": b"ok"})
+                    return
+
+        with dispatch_sync({"/": app}, startup_timeout=2) as client:
+            print(client.get("/").text, sends)
+        """
+    )
+
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok ['lifespan', 'http']"
+
+
+async def test_app_sending_a_response_after_its_startup_is_an_error_at_exit() -> None:
+    runs: list[str] = []
+
+    async def strays(scope: Scope, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "lifespan.startup.complete"})
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        runs.append("ran on after the stray message")
+
+    with (
+        anyio.fail_after(5),
+        pytest.raises(LifespanError, match=r"^mount '/a': lifespan sent 'http.response.start'"),
+    ):
+        async with dispatch({"/a": strays}):
+            pass
+
+    assert runs == []
+
+
+async def test_dispatcher_mounted_twice_runs_its_apps_lifespans_once() -> None:
+    log: list[str] = []
+    inner = Dispatcher({"/s": starlette_with_state({"pool": "one"}), "/l": lifespan_app("l", log)})
+
+    async with dispatch({"/one": inner, "/two": inner}) as client:
+        one = (await client.get("/one/s/state")).json()
+        two = (await client.get("/two/s/state")).json()
+
+    assert one == two == {"pool": "'one'"}
+    assert log == ["l startup", "l shutdown"]
+
+
+# The LifespanError message: one line; the app's own traceback is its cause.
+
+
+def fastapi_whose_startup_raises() -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        raise RuntimeError("database is unreachable")
+        yield
+
+    return FastAPI(lifespan=lifespan)
+
+
+async def test_lifespan_error_is_one_line_with_the_apps_exception_as_cause() -> None:
+    with pytest.raises(LifespanError) as raised:
+        async with dispatch({"/api": fastapi_whose_startup_raises()}):
+            pass
+
+    # The message docs/how-to/scopes-and-lifespans.md shows.
+    assert str(raised.value) == (
+        "mount '/api': lifespan startup raised RuntimeError: database is unreachable"
+    )
+    cause = raised.value.__cause__
+    assert isinstance(cause, RuntimeError)
+    assert str(cause) == "database is unreachable"
+    frames = [frame.name for frame in traceback.extract_tb(cause.__traceback__)]
+    assert "lifespan" in frames  # the app's own frame, where it raised
+
+
+async def test_failed_message_shows_its_last_line_and_keeps_the_whole_text() -> None:
+    text = 'Traceback (most recent call last):\n  File "app.py", line 3\nValueError: no config\n'
+
+    async def failing(scope: Scope, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "lifespan.startup.failed", "message": text})
+
+    with pytest.raises(LifespanError) as raised:
+        async with dispatch({"/a": failing}):
+            pass
+
+    assert str(raised.value) == "mount '/a': lifespan startup failed: ValueError: no config"
+    assert isinstance(raised.value.__cause__, LifespanFailedMessage)
+    assert str(raised.value.__cause__) == text
+
+
+async def test_app_raising_between_startup_and_shutdown_is_reported_at_exit() -> None:
+    log: list[str] = []
+
+    async def crashes(scope: Scope, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "lifespan.startup.complete"})
+        raise OSError("connection pool lost")
+
+    with (
+        anyio.fail_after(5),
+        pytest.raises(
+            LifespanError,
+            match=r"^mount '/b': lifespan between startup and shutdown raised OSError: "
+            "connection pool lost$",
+        ),
+    ):
+        async with dispatch({"/a": lifespan_app("a", log), "/b": crashes}):
+            log.append("body ran to its end")
+
+    assert log == ["a startup", "body ran to its end", "a shutdown"]
+
+
+# uvicorn serving the Dispatcher, lifespan="on".
+
+
+class UvicornInThread:
+    """A real uvicorn server in a thread, on a socket bound beforehand; waits are bounded."""
+
+    def __init__(self, app: Any) -> None:
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        host, port = self.socket.getsockname()
+        self.url = f"http://{host}:{port}"
+        self.started = threading.Event()
+        started = self.started
+
+        class Server(uvicorn.Server):
+            async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+                await super().startup(sockets)
+                started.set()
+
+        config = uvicorn.Config(
+            app, lifespan="on", log_level="warning", timeout_graceful_shutdown=1
+        )
+        self.server = Server(config)
+        self.thread = threading.Thread(
+            target=lambda: asyncio.run(self.server.serve(sockets=[self.socket])), daemon=True
+        )
+
+    def __enter__(self) -> UvicornInThread:
+        self.thread.start()
+        assert self.started.wait(TIMEOUT), "uvicorn did not start"
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.server.should_exit = True  # what uvicorn's SIGTERM handler does
+        self.thread.join(TIMEOUT)
+        self.socket.close()
+
+
+@pytest.mark.parametrize("app", RETURNING_AFTER_STARTUP)
+def test_uvicorn_lifespan_on_serving_the_dispatcher_shuts_down(app: Any) -> None:
+    log: list[str] = []
+    dispatcher = Dispatcher({"/a": lifespan_app("a", log), "/b": app})
+
+    with UvicornInThread(dispatcher) as running:
+        answer = httpx.get(f"{running.url}/a/", timeout=TIMEOUT)
+
+    assert not running.thread.is_alive(), "uvicorn did not finish shutting down"
+    assert answer.status_code == 200
+    assert log == ["a startup", "a shutdown"]
