@@ -215,13 +215,14 @@ async def test_routes_correctly_among_a_thousand_mounts() -> None:
 
 
 @pytest.mark.anyio
+# Not `base_url`: pytest-base-url (with pytest-playwright) has a fixture of that name.
 @pytest.mark.parametrize(
-    "base_url", ["http://billing.test", "http://billing.test:8080", "http://Billing.TEST"]
+    "host_url", ["http://billing.test", "http://billing.test:8080", "http://Billing.TEST"]
 )
-async def test_host_mount_matches_host_ignoring_port_and_case(base_url: str) -> None:
+async def test_host_mount_matches_host_ignoring_port_and_case(host_url: str) -> None:
     mounts = {"billing.test": echo("billing"), "/": echo("root")}
 
-    async with dispatch(mounts, base_url=base_url) as client:
+    async with dispatch(mounts, base_url=host_url) as client:
         seen = (await client.get("/invoices")).json()
 
     assert seen == {"app": "billing", "path": "/invoices", "root_path": ""}
