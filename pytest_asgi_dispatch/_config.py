@@ -21,14 +21,33 @@ __all__ = ["DISPATCH_SCOPES", "AppLine", "Settings", "import_apps", "missing_app
 DISPATCH_SCOPES = ("function", "module", "session")
 
 
+_EXAMPLE_LINE = "/billing = billing.app:app"
+_EXAMPLE_FACTORY_LINE = "/billing = billing.app:create_app()"
+
+# `python -m pytest` puts the current folder on sys.path, `pytest` does not: pytest adds
+# only the folders of conftest.py files and test modules outside packages (its default
+# import mode). So the same project imports under one command and not the other.
+_NOT_ON_SYS_PATH = (
+    "Is the project folder on sys.path? `python -m pytest` puts the current folder there, "
+    "`pytest` does not: add `pythonpath = .` to the [pytest] section of the ini file "
+    '(pythonpath = ["."] in pyproject.toml), which puts its folder there for both.'
+)
+
+
 @dataclass(frozen=True)
 class AppLine:
-    """One `asgi_apps` line: `PREFIX = module:attribute`."""
+    """One `asgi_apps` line: `PREFIX = module:attribute`, or `module:factory()` to call.
+
+    A factory is called with no arguments each time the plugin's `asgi_apps` fixture
+    runs, that is once per `asgi_dispatch_scope` (per test by default), so that each
+    test, module or session gets an app of its own, as a fixture that calls it would.
+    """
 
     line: str
     prefix: str
     module: str
     attribute: str
+    call: bool = False
 
     @classmethod
     def parse(cls, line: str) -> AppLine:
@@ -36,31 +55,28 @@ class AppLine:
         if not equals:
             raise MountError(
                 f"asgi_apps line {line!r} has no '=': write each line as "
-                "PREFIX = module:attribute, e.g. '/billing = billing.app:app'"
+                f"PREFIX = module:attribute, e.g. {_EXAMPLE_LINE!r}"
             )
         module, colon, attribute = (part.strip() for part in target.partition(":"))
+        call = attribute.endswith("()")
+        if call:
+            attribute = attribute[:-2].rstrip()
         if not (colon and module and attribute):
             raise MountError(
                 f"asgi_apps line {line!r}: {target!r} is not module:attribute; "
-                "write e.g. '/billing = billing.app:app'"
+                f"write e.g. {_EXAMPLE_LINE!r}, or {_EXAMPLE_FACTORY_LINE!r} to call a factory"
             )
-        return cls(line, prefix, module, attribute)
+        if "(" in attribute or ")" in attribute:
+            raise MountError(
+                f"asgi_apps line {line!r}: the ini calls a factory only with no arguments, "
+                f"e.g. {_EXAMPLE_FACTORY_LINE!r}; to pass arguments, declare an asgi_apps "
+                "fixture in conftest.py that calls it"
+            )
+        return cls(line, prefix, module, attribute, call)
 
     def load(self) -> object:
-        """Import the module and return the attribute (dotted paths allowed)."""
-        try:
-            value: object = importlib.import_module(self.module)
-        except ImportError as exc:
-            raise MountError(
-                f"asgi_apps line {self.line!r}: cannot import module {self.module!r} "
-                f"({type(exc).__name__}: {exc}); is it on sys.path (pytest's rootdir, or "
-                "the `pythonpath` ini option)?"
-            ) from exc
-        except Exception as exc:
-            raise MountError(
-                f"asgi_apps line {self.line!r}: importing module {self.module!r} raised "
-                f"{type(exc).__name__}: {exc}"
-            ) from exc
+        """Import the module and return the attribute (dotted paths allowed), or call it."""
+        value = self._import()
         for name in self.attribute.split("."):
             try:
                 value = getattr(value, name)
@@ -68,9 +84,46 @@ class AppLine:
                 raise MountError(
                     f"asgi_apps line {self.line!r}: module {self.module!r} has no "
                     f"attribute {self.attribute!r}; name the application object, "
-                    "e.g. 'app' or 'application'"
+                    "e.g. 'app' or 'application', or a factory to call, e.g. 'create_app()'"
                 ) from None
-        return value
+        if not self.call:
+            return value
+        if not callable(value):
+            raise MountError(
+                f"asgi_apps line {self.line!r}: {self.module}:{self.attribute} is not "
+                f"callable; drop the '()' to mount it as it is"
+            )
+        try:
+            return value()
+        except Exception as exc:
+            raise MountError(
+                f"asgi_apps line {self.line!r}: calling {self.module}:{self.attribute}() "
+                f"raised {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def _import(self) -> object:
+        try:
+            return importlib.import_module(self.module)
+        except ModuleNotFoundError as exc:
+            if not _names_module_or_parent(exc, self.module):
+                raise self._import_raised(exc) from exc
+            raise MountError(
+                f"asgi_apps line {self.line!r}: cannot import module {self.module!r} "
+                f"({type(exc).__name__}: {exc}). {_NOT_ON_SYS_PATH}"
+            ) from exc
+        except Exception as exc:
+            raise self._import_raised(exc) from exc
+
+    def _import_raised(self, exc: Exception) -> MountError:
+        return MountError(
+            f"asgi_apps line {self.line!r}: importing module {self.module!r} raised "
+            f"{type(exc).__name__}: {exc}"
+        )
+
+
+def _names_module_or_parent(exc: ModuleNotFoundError, module: str) -> bool:
+    """Whether the missing module is the one named, or a package it is in (not a dependency)."""
+    return exc.name is not None and (module == exc.name or module.startswith(exc.name + "."))
 
 
 @dataclass(frozen=True)
@@ -108,6 +161,7 @@ def import_apps(lines: Iterable[AppLine]) -> dict[str, object]:
 def missing_apps_message(scope: str) -> str:
     """What to write when no mount table was declared, in both ways one can declare it."""
     decorator = "@pytest.fixture" if scope == "function" else f'@pytest.fixture(scope="{scope}")'
+    per = "test" if scope == "function" else scope
     return f"""\
 no apps to test: declare the mount table, either as a fixture in conftest.py
 
@@ -115,15 +169,16 @@ no apps to test: declare the mount table, either as a fixture in conftest.py
     def asgi_apps():
         return {{"/": shop_app, "/billing": billing_app}}
 
-or as the `asgi_apps` ini option, one `PREFIX = module:attribute` per line
+or as the `asgi_apps` ini option, one `PREFIX = module:attribute` per line, with `()`
+after a factory to call (once per {per})
 
     [pytest]
     asgi_apps =
         /        = shop.asgi:application
-        /billing = billing.app:app
+        /billing = billing.app:create_app()
 
     # pyproject.toml, [tool.pytest.ini_options]
-    asgi_apps = ["/ = shop.asgi:application", "/billing = billing.app:app"]"""
+    asgi_apps = ["/ = shop.asgi:application", "/billing = billing.app:create_app()"]"""
 
 
 def _lines(value: object) -> list[str]:

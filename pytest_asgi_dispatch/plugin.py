@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Generator, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 import pytest
@@ -121,14 +121,19 @@ def pytest_fixture_setup_unhandled(fixturedef: Any, request: pytest.FixtureReque
 
 @pytest.fixture(scope=_dispatch_scope)
 def asgi_apps(pytestconfig: pytest.Config) -> Mapping[str, object]:
-    """The mount table, from the `asgi_apps` ini lines; override it in conftest.py."""
+    """The mount table, from the `asgi_apps` ini lines; override it in conftest.py.
+
+    Calls each line's `factory()` every time it runs, that is once per
+    `asgi_dispatch_scope`, so that each scope gets apps of its own.
+    """
     settings = _settings(pytestconfig)
     if not settings.apps:
         pytest.fail(missing_apps_message(settings.scope), pytrace=False)
     try:
         return import_apps(settings.apps)
     except MountError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        error = str(exc)
+    _fail_once(error)
 
 
 @pytest.fixture(scope=_dispatch_scope)
@@ -137,7 +142,17 @@ def asgi_dispatcher(asgi_apps: Mapping[str, object] | Dispatcher) -> Dispatcher:
     try:
         return as_dispatcher(asgi_apps)
     except MountError as exc:
-        pytest.fail(f"asgi_apps: {exc}", pytrace=False)
+        error = f"asgi_apps: {exc}"
+    _fail_once(error)
+
+
+def _fail_once(message: str) -> NoReturn:
+    """Fail with the message alone, outside any `except`.
+
+    Raised inside one, the failure would chain the error it reports, and pytest would
+    print the message once for each link of the chain.
+    """
+    pytest.fail(message, pytrace=False)
 
 
 async def _asgi_client(
