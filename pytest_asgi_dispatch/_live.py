@@ -5,21 +5,25 @@ speaks HTTP over the network, apps calling each other by URL. The port is the OS
 choice, so parallel test workers (pytest-xdist) never collide. We bind the listening
 socket before uvicorn starts, so the URL is known at once and early connections wait
 in the backlog; `start()` returns once uvicorn is accepting, without polling.
+
+A browser reaches host mounts (`billing.test`) by their own names: `url_for()` keeps the
+name in the URL and `chromium_args` tells Chromium to resolve it to the server.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ._client import as_dispatcher
-from ._errors import LifespanError
+from ._errors import LifespanError, MountError
 from ._lifespan import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT
-from ._routing import Dispatcher
+from ._routing import Dispatcher, _parse_key
 
 if TYPE_CHECKING:
     import uvicorn
@@ -151,6 +155,45 @@ class LiveServer:
             f"the live server at {self.url} failed to {during}: {type(error).__name__}: {error}"
         ) from error
 
+    def url_for(self, mount: str) -> str:
+        """The URL at which a browser reaches `mount`, a key of the mount table.
+
+        A path mount is under the server's URL (`/billing` gives
+        `http://127.0.0.1:PORT/billing/`); a host mount keeps its host name
+        (`billing.test` gives `http://billing.test:PORT/`), which reaches the server
+        through `chromium_args`. A mount of a nested table is named by joining the keys
+        on the way to it: `/api/v1` for `{"/api": {"/v1": app}}`, `billing.test/v1` for
+        `{"billing.test": {"/v1": app}}`.
+        """
+        if not self.port:
+            raise RuntimeError(f"{self!r} is not running; start() it before asking for URLs")
+        try:
+            wanted = _parse_key(mount)
+        except MountError as exc:
+            raise MountError(f"url_for({mount!r}): {exc}") from None
+        addresses = list(_addresses(self.dispatcher))
+        if wanted not in addresses:
+            known = ", ".join(repr(_describe(host, prefix)) for host, prefix in addresses)
+            raise MountError(
+                f"url_for({mount!r}): no such mount on the live server; its mounts are {known}"
+            )
+        host, prefix = wanted
+        origin = self.url if host is None else f"http://{host}:{self.port}"
+        return f"{origin}{prefix}/"
+
+    @property
+    def chromium_args(self) -> list[str]:
+        """Chromium's launch arguments that send every host mount's name to this server.
+
+        `--host-resolver-rules` maps each name (`MAP billing.test 127.0.0.1`) and nothing
+        else: other names resolve as ever, and loopback names and IP addresses, which
+        need no rule, are left alone. The URL's port is kept, so the rules do not depend
+        on the port and a browser launched with them serves every test's server.
+        """
+        target = f"[{self.host}]" if ":" in self.host else self.host
+        rules = [f"MAP {name} {target}" for name in _host_names(self.dispatcher)]
+        return [f"--host-resolver-rules={', '.join(rules)}"] if rules else []
+
     def __enter__(self) -> LiveServer:
         self.start()
         return self
@@ -165,6 +208,40 @@ class LiveServer:
 
     def __repr__(self) -> str:
         return f"LiveServer({self.url or 'not started'}, {self.dispatcher!r})"
+
+
+def _addresses(
+    dispatcher: Dispatcher, host: str | None = None, prefix: str = ""
+) -> Iterator[tuple[str | None, str]]:
+    """(host or None, path prefix) of every mount a request can reach, nested ones too."""
+    for route in dispatcher.routes:
+        if host is not None and route.host not in (None, host):
+            continue  # a host mount inside another host's mount: no request reaches it
+        address = (route.host or host, prefix + route.prefix)
+        yield address
+        if isinstance(route.app, Dispatcher):
+            yield from _addresses(route.app, *address)
+
+
+def _host_names(dispatcher: Dispatcher) -> list[str]:
+    """The host names of the mounts that a browser must be told to resolve, in table order."""
+    names = dict.fromkeys(host for host, _ in _addresses(dispatcher) if host is not None)
+    return [name for name in names if not _resolves_by_itself(name)]
+
+
+def _resolves_by_itself(host: str) -> bool:
+    """An IP address, `localhost` or a `*.localhost` name: Chromium needs no rule for it."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def _describe(host: str | None, prefix: str) -> str:
+    return f"{host}{prefix}" if host else prefix or "/"
 
 
 def _uvicorn_server(config: uvicorn.Config, on_started: Any) -> uvicorn.Server:

@@ -11,18 +11,19 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from django.core.asgi import get_asgi_application
 from fastapi import FastAPI, Request
-from flask import Flask, url_for
+from flask import Flask, request, url_for
 from httpx_ws import aconnect_ws
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
-from pytest_asgi_dispatch import LifespanError, LiveServer
+from pytest_asgi_dispatch import LifespanError, LiveServer, MountError
 
 # Every wait in these tests is bounded by this many seconds.
 TIMEOUT = 10.0
@@ -212,6 +213,158 @@ def test_without_uvicorn_the_error_names_the_extra_to_install() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
     )
     assert "pip install 'pytest-asgi-dispatch[live]'" in result.stdout
+
+
+# What a browser gets: url_for() and chromium_args.
+
+
+def where_app() -> Flask:
+    """Answers with the host it was asked for and the URL Flask builds for itself."""
+    app = Flask("where")
+
+    @app.get("/")
+    def where() -> dict[str, str]:
+        return {"host": request.host, "self": url_for("where", _external=True)}
+
+    return app
+
+
+def resolver_rules(chromium_args: list[str]) -> dict[str, str]:
+    """Chromium's `--host-resolver-rules=MAP name address, ...` as {name: address}."""
+    rules: dict[str, str] = {}
+    for arg in chromium_args:
+        name, _, value = arg.partition("=")
+        assert name == "--host-resolver-rules", arg
+        for rule in value.split(","):
+            verb, host, address = rule.split()
+            assert verb == "MAP", rule
+            rules[host] = address
+    return rules
+
+
+def get_as_chromium(url: str, chromium_args: list[str]) -> httpx.Response:
+    """GET `url` as Chromium launched with `chromium_args` would: by the rules' address,
+    the URL's host and port in the Host header; a name without a rule is not resolved."""
+    parts = urlsplit(url)
+    assert parts.hostname is not None
+    address = resolver_rules(chromium_args).get(parts.hostname, parts.hostname)
+    with httpx.Client(timeout=TIMEOUT) as client:
+        return client.get(
+            parts._replace(netloc=f"{address}:{parts.port}").geturl(),
+            headers={"host": parts.netloc},
+        )
+
+
+def test_url_for_a_path_mount_is_under_the_servers_url() -> None:
+    with LiveServer({"/": billing_app(), "/where": where_app()}) as live:
+        assert live.url_for("/") == f"{live.url}/"
+        assert live.url_for("/where") == f"{live.url}/where/"
+        assert live.url_for("/where/") == f"{live.url}/where/"
+        assert get_as_chromium(live.url_for("/where"), live.chromium_args).json() == {
+            "host": f"127.0.0.1:{live.port}",
+            "self": f"{live.url}/where/",
+        }
+
+
+def test_url_for_a_host_mount_keeps_its_host_name_and_chromium_args_reach_it() -> None:
+    with LiveServer({"/": billing_app(), "billing.test": where_app()}) as live:
+        url = live.url_for("billing.test")
+        response = get_as_chromium(url, live.chromium_args)
+
+    assert url == f"http://billing.test:{live.port}/"
+    assert response.json() == {"host": f"billing.test:{live.port}", "self": url}
+
+
+def test_url_for_a_host_and_path_mount() -> None:
+    with LiveServer({"billing.test/v1": where_app()}) as live:
+        url = live.url_for("billing.test/v1")
+        response = get_as_chromium(url, live.chromium_args)
+
+    assert url == f"http://billing.test:{live.port}/v1/"
+    assert response.json()["self"] == url
+
+
+def test_url_for_a_mount_of_a_nested_table_joins_the_keys() -> None:
+    mounts = {
+        "/api": {"/v1": where_app(), "api.test": where_app()},
+        "billing.test": {"/v2": where_app()},
+    }
+    with LiveServer(mounts) as live:
+        urls = [live.url_for(m) for m in ("/api", "/api/v1", "api.test/api", "billing.test/v2")]
+        selves = [get_as_chromium(url, live.chromium_args).json()["self"] for url in urls[1:]]
+
+    assert urls == [
+        f"{live.url}/api/",
+        f"{live.url}/api/v1/",
+        f"http://api.test:{live.port}/api/",
+        f"http://billing.test:{live.port}/v2/",
+    ]
+    assert selves == urls[1:]
+
+
+def test_url_for_an_unknown_mount_names_the_mounts() -> None:
+    with (
+        LiveServer({"/": billing_app(), "billing.test": where_app()}) as live,
+        pytest.raises(MountError) as error,
+    ):
+        live.url_for("biling.test")
+
+    assert str(error.value) == (
+        "url_for('biling.test'): no such mount on the live server; "
+        "its mounts are '/', 'billing.test'"
+    )
+
+
+def test_url_for_a_malformed_key_says_what_is_wrong_with_it() -> None:
+    with (
+        LiveServer({"/": billing_app()}) as live,
+        pytest.raises(MountError, match=r"url_for\('/billing\?x'\): .*without spaces, query"),
+    ):
+        live.url_for("/billing?x")
+
+
+def test_url_for_before_start_says_to_start_the_server() -> None:
+    with pytest.raises(RuntimeError, match=r"not running; start\(\) it"):
+        LiveServer({"/": billing_app()}).url_for("/")
+
+
+def test_chromium_args_map_every_host_mount_to_the_server_and_nothing_else() -> None:
+    mounts = {
+        "/": billing_app(),
+        "billing.test": where_app(),
+        "shop.test/v1": where_app(),
+        "/api": {"api.test": where_app(), "/v1": where_app()},
+    }
+    server = LiveServer(mounts)
+
+    assert server.chromium_args == [
+        "--host-resolver-rules="
+        "MAP billing.test 127.0.0.1, MAP shop.test 127.0.0.1, MAP api.test 127.0.0.1"
+    ]
+
+
+def test_chromium_args_leave_loopback_names_and_addresses_alone() -> None:
+    mounts = {
+        "localhost": where_app(),
+        "app.localhost": where_app(),
+        "127.0.0.1/admin": where_app(),
+        "10.1.2.3": where_app(),
+        "[::1]": where_app(),
+    }
+
+    assert LiveServer(mounts).chromium_args == []
+
+
+def test_chromium_args_map_to_the_servers_own_address() -> None:
+    assert LiveServer({"billing.test": where_app()}, host="::1").chromium_args == [
+        "--host-resolver-rules=MAP billing.test [::1]"
+    ]
+
+
+def test_a_host_name_without_a_rule_does_not_resolve() -> None:
+    """What the rules are for: without them, a client cannot reach a host mount."""
+    with LiveServer({"billing.test": where_app()}) as live, pytest.raises(httpx.ConnectError):
+        get_as_chromium(live.url_for("billing.test"), chromium_args=[])
 
 
 # The asgi_live_server fixture, through inner pytest runs.
