@@ -14,6 +14,17 @@ client, with two differences:
   receivers on the event loop's thread before it sends the sync ones to the test's.
 
 Between calls Django's own wiring is back, so `django.test.Client` works as ever.
+
+The other side: a request that runs on a thread other than the caller's (asgiref's
+thread for each request under the async client, a2wsgi's worker threads for Django's
+WSGI handler) opens a connection of its own there. `close_old_connections` closes it
+when the request finishes, except on in-memory SQLite, where Django ignores `close()`
+so as not to destroy the database; the connection then outlives its request and is
+left to the garbage collector (Python 3.13 warns: "unclosed database"). So once an app
+is mounted, `request_finished` also closes, on the thread that served the request, the
+in-memory SQLite connections that the request opened there. The database lives on in
+the test's connection, which was open before and is left alone.
+
 The core imports this module, so Django is imported only inside its functions, and
 only once the process has imported Django's database layer.
 """
@@ -26,12 +37,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["sparing_this_threads_connections"]
+__all__ = ["close_what_requests_open", "sparing_this_threads_connections"]
 
 _serving = threading.local()
 _swap_lock = threading.Lock()
 _callers = 0  # calls in flight, on any thread; the first swaps, the last swaps back
 _swapped: list[Any] = []  # the signals whose receiver is swapped
+
+_request = threading.local()  # on a thread serving requests: their depth, what they opened
+_closing_lock = threading.Lock()
+_closing = False  # whether the receivers below are connected (once per process)
 
 
 @contextmanager
@@ -88,3 +103,64 @@ def _close_old_connections_unless_serving(**kwargs: Any) -> None:
         from django.db import close_old_connections
 
         close_old_connections(**kwargs)
+
+
+def close_what_requests_open() -> None:
+    """From now on, close the in-memory SQLite connections a request opens on a worker thread.
+
+    Idempotent; a no-op unless Django's database layer is loaded.
+    """
+    global _closing
+    if _closing or "django.db" not in sys.modules:
+        return
+    from django.core.signals import request_finished, request_started
+    from django.db.backends.signals import connection_created  # type: ignore[import-untyped]
+
+    with _closing_lock:
+        if _closing:
+            return
+        uid = "pytest_asgi_dispatch.close_what_requests_open"
+        request_started.connect(_request_started, weak=False, dispatch_uid=uid)
+        connection_created.connect(_connection_created, weak=False, dispatch_uid=uid)
+        request_finished.connect(_request_finished, weak=False, dispatch_uid=uid)
+        _closing = True
+
+
+def _request_started(**kwargs: Any) -> None:
+    # The test's thread keeps its connections: while it serves a call (the sync client),
+    # and as the main thread, where pytest-django holds the test database open.
+    if (
+        getattr(_serving, "requests", False)
+        or threading.current_thread() is threading.main_thread()
+    ):
+        return
+    _request.depth = getattr(_request, "depth", 0) + 1
+
+
+def _connection_created(connection: Any, **kwargs: Any) -> None:
+    if getattr(_request, "depth", 0) and _is_in_memory_sqlite(connection):
+        _request.opened = [*getattr(_request, "opened", ()), connection]
+
+
+def _request_finished(**kwargs: Any) -> None:
+    depth = getattr(_request, "depth", 0)
+    if not depth:
+        return
+    _request.depth = depth - 1
+    if depth > 1:
+        return  # a request within a request: the outer one may use them still
+    opened, _request.opened = getattr(_request, "opened", ()), ()
+    for connection in opened:
+        _close_in_memory_sqlite(connection)
+
+
+def _is_in_memory_sqlite(connection: Any) -> bool:
+    return bool(connection.vendor == "sqlite" and connection.is_in_memory_db())
+
+
+def _close_in_memory_sqlite(connection: Any) -> None:
+    """Close the connection for real, as `close()` does for any other database."""
+    from django.db.backends.base.base import BaseDatabaseWrapper  # type: ignore[import-untyped]
+
+    if connection.connection is not None and not connection.in_atomic_block:
+        BaseDatabaseWrapper.close(connection)  # sqlite's own close() skips in-memory ones

@@ -6,12 +6,18 @@ and in pytest subprocesses whose settings point at a SQLite file and at PostgreS
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+from collections.abc import Iterator
+from typing import Any
+
 import django.test
 import httpx
 import pytest
 from django.core.asgi import get_asgi_application
 from django.core.wsgi import get_wsgi_application
 from django.db import connection
+from django.db.backends.signals import connection_created
 
 from pytest_asgi_dispatch import dispatch, dispatch_sync
 from tests.djangoapp.models import Item
@@ -178,8 +184,66 @@ async def test_the_async_client_finds_the_table_locked_on_in_memory_sqlite(
     if not (connection.vendor == "sqlite" and connection.is_in_memory_db()):
         pytest.skip("only in-memory SQLite answers with a lock at once")
 
-    async with dispatch({"/shop": get_asgi_application()}) as client:
+    async with dispatch({"/shop": get_asgi_application()}, raise_app_exceptions=False) as client:
         response = await client.get("/shop/items/")
 
-    assert response.status_code == 500  # Django turns the error into its 500 page
+    assert response.status_code == 500  # Django's 500 page, kept rather than raised
     assert "database table is locked" in caplog.text
+
+
+@pytest.fixture
+def opened_on_other_threads() -> Iterator[list[Any]]:
+    """The DB-API connections Django opens, while the test runs, on threads not the test's."""
+    test_thread = threading.current_thread()
+    opened: list[Any] = []
+
+    def record(connection: Any, **kwargs: Any) -> None:
+        if threading.current_thread() is not test_thread:
+            opened.append(connection.connection)
+
+    connection_created.connect(record, weak=False)
+    yield opened
+    connection_created.disconnect(record)
+
+
+def is_open(dbapi_connection: Any) -> bool:
+    """Whether a sqlite3 or psycopg connection is still open."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        try:
+            dbapi_connection.total_changes  # noqa: B018  (raises once closed)
+        except sqlite3.ProgrammingError:
+            return False
+        return True
+    return not dbapi_connection.closed
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_the_connection_a_view_opens_under_the_async_client_is_closed_with_its_request(
+    anyio_backend: str, committed_apple: Item, opened_on_other_threads: list[Any]
+) -> None:
+    # The view runs in a thread asgiref starts for the request; the thread ends with it.
+    async with dispatch({"/shop": get_asgi_application()}) as client:
+        response = await client.get("/shop/items/")
+        still_open = [c for c in opened_on_other_threads if is_open(c)]
+
+    assert response.json() == {"names": ["apple"]}
+    assert opened_on_other_threads, "the view ran on the test's thread"
+    assert still_open == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_the_connections_a2wsgis_worker_threads_open_are_closed_with_each_request(
+    anyio_backend: str, committed_apple: Item, opened_on_other_threads: list[Any]
+) -> None:
+    # a2wsgi's worker threads outlive the request: they serve the next one on a new connection.
+    answers, still_open = [], []
+    async with dispatch({"/shop": get_wsgi_application()}) as client:
+        for _ in range(3):
+            answers.append((await client.get("/shop/items/")).json())
+            still_open += [c for c in opened_on_other_threads if is_open(c)]
+
+    assert answers == [{"names": ["apple"]}] * 3
+    assert len(opened_on_other_threads) == 3  # one per request
+    assert still_open == []
