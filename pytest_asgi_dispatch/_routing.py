@@ -13,18 +13,11 @@ import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
 from ._apps import WSGIAdapter, as_asgi3
 from ._django import close_what_requests_open
 from ._errors import MountError
-from ._lifespan import (
-    DEFAULT_SHUTDOWN_TIMEOUT,
-    DEFAULT_STARTUP_TIMEOUT,
-    AppLifespan,
-    LifespanGroup,
-    State,
-)
+from ._lifespan import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT, Lifespans, State
 from ._types import ASGIApp, Receive, Scope, Send
 
 __all__ = ["Dispatcher", "Route"]
@@ -54,7 +47,9 @@ class Dispatcher:
     """An ASGI 3 app that sends each request to the app mounted for its host and path.
 
     The mounted app sees the full `path` and a `root_path` extended by the matched
-    prefix, the convention of uvicorn, Starlette, Django and a2wsgi.
+    prefix, the convention of uvicorn, Starlette, Django and a2wsgi, in a copy of the
+    scope (`headers` and `extensions` copied too). A `lifespan` scope from a server runs
+    every mounted app's lifespan, by the rules of `lifespans()`.
     """
 
     def __init__(self, mounts: Mapping[str, object]) -> None:
@@ -144,7 +139,11 @@ class Dispatcher:
         """Run every mounted app's lifespan: startup in table order, shutdown in reverse.
 
         While it runs, each app's requests get a copy of that app's lifespan state.
-        Failures raise `LifespanError` naming the mount.
+        Failures raise `LifespanError` naming the mount. An app without lifespan support
+        is skipped at once: it raises before receiving, returns without answering
+        startup, or first sends a message that is not a lifespan message (uvicorn's
+        "auto" rule; it is cancelled there). An app that returns after answering
+        startup has shut down. The timeouts bound every wait, whatever the app does.
         """
         return self._lifespans(startup_timeout, shutdown_timeout)
 
@@ -152,49 +151,70 @@ class Dispatcher:
     async def _lifespans(
         self, startup_timeout: float | None, shutdown_timeout: float | None
     ) -> AsyncIterator[None]:
-        if self._lifespans_running:
-            raise RuntimeError(
-                f"the lifespans of {self!r} are running already; use one dispatch() "
-                "at a time per Dispatcher, or build a Dispatcher for each"
-            )
-        lifespans = [
-            _NestedLifespans(
-                route.app.lifespans(
-                    startup_timeout=startup_timeout, shutdown_timeout=shutdown_timeout
+        dispatchers, routes = self._tree()
+        for dispatcher in dispatchers:
+            if dispatcher._lifespans_running:
+                raise RuntimeError(
+                    f"the lifespans of {dispatcher!r} are running already; use one "
+                    "dispatch() at a time per Dispatcher, or build a Dispatcher for each"
                 )
-            )
-            if isinstance(route.app, Dispatcher)
-            else AppLifespan(route.app, route.key, startup_timeout, shutdown_timeout)
-            for route in self.routes
-        ]
-        self._lifespans_running = True
+        for dispatcher in dispatchers:
+            dispatcher._lifespans_running = True
         try:
-            async with LifespanGroup(lifespans) as states:
-                for route, state in zip(self.routes, states, strict=False):
+            apps = [(route.key, route.app) for route in routes]
+            async with Lifespans(apps, startup_timeout, shutdown_timeout) as states:
+                for route, state in zip(routes, states, strict=True):
                     route.state = state
                 try:
                     yield
                 finally:
-                    for route in self.routes:
+                    for route in routes:
                         route.state = None
         finally:
-            self._lifespans_running = False
+            for dispatcher in dispatchers:
+                dispatcher._lifespans_running = False
+
+    def _tree(self) -> tuple[list[Dispatcher], list[Route]]:
+        """This and every nested Dispatcher, once each, and their app routes in table order.
+
+        The apps of nested tables run their lifespans in the one group of this
+        Dispatcher, so that one deadline rule and one shutdown order hold for all.
+        """
+        dispatchers: list[Dispatcher] = []
+        routes: list[Route] = []
+
+        def visit(dispatcher: Dispatcher) -> None:
+            if dispatcher in dispatchers:
+                return  # mounted twice: its apps start once, their state serves both
+            dispatchers.append(dispatcher)
+            for route in dispatcher.routes:
+                if isinstance(route.app, Dispatcher):
+                    visit(route.app)
+                else:
+                    routes.append(route)
+
+        visit(self)
+        return dispatchers, routes
 
     async def _serve_lifespan(self, receive: Receive, send: Send) -> None:
-        """Answer a server's lifespan scope by running every mounted app's lifespan."""
+        """Answer a server's lifespan scope by running every mounted app's lifespan.
+
+        The same rules as `dispatch()`: a failure is answered with `*.failed` and the
+        one-line message naming the mount; every app is shut down, also when the server
+        cancels this task instead of sending `lifespan.shutdown`.
+        """
         await receive()  # lifespan.startup
-        running = self.lifespans()
+        phase = "startup"
         try:
-            await running.__aenter__()
+            async with self.lifespans():
+                phase = "serving"
+                await send({"type": "lifespan.startup.complete"})
+                await receive()  # lifespan.shutdown
+                phase = "shutdown"
         except Exception as exc:
-            await send({"type": "lifespan.startup.failed", "message": str(exc)})
-            return
-        await send({"type": "lifespan.startup.complete"})
-        await receive()  # lifespan.shutdown
-        try:
-            await running.__aexit__(None, None, None)
-        except Exception as exc:
-            await send({"type": "lifespan.shutdown.failed", "message": str(exc)})
+            if phase == "serving":
+                raise  # the server's own receive() or send() failed
+            await send({"type": f"lifespan.{phase}.failed", "message": str(exc)})
             return
         await send({"type": "lifespan.shutdown.complete"})
 
@@ -225,20 +245,6 @@ class Dispatcher:
     def __repr__(self) -> str:
         table = ", ".join(f"{r.describe()!r}: {_app_name(r.app)}" for r in self.routes)
         return f"Dispatcher({{{table}}})"
-
-
-class _NestedLifespans(AbstractAsyncContextManager["State | None"]):
-    """A nested Dispatcher's lifespans, run directly so its errors keep their mount."""
-
-    def __init__(self, lifespans: AbstractAsyncContextManager[None]) -> None:
-        self._lifespans = lifespans
-
-    async def __aenter__(self) -> State | None:
-        await self._lifespans.__aenter__()
-        return None
-
-    async def __aexit__(self, *exc_info: Any) -> None:
-        await self._lifespans.__aexit__(*exc_info)
 
 
 def _scope_for(route: Route, scope: Scope) -> Scope:
