@@ -579,11 +579,14 @@ async def test_dispatcher_serving_lifespan_cancels_an_app_sending_a_response() -
     assert runs == []
 
 
-def test_app_sending_in_a_loop_without_yielding_does_not_hang_dispatch_sync() -> None:
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_app_sending_in_a_loop_without_yielding_does_not_hang_dispatch_sync(backend: str) -> None:
     # In a subprocess: before the fix the loop never yielded, so nothing in this process
     # could have stopped it.
     code = textwrap.dedent(
         """
+        import sys
+
         from pytest_asgi_dispatch import dispatch_sync
 
         sends = []
@@ -596,13 +599,17 @@ def test_app_sending_in_a_loop_without_yielding_does_not_hang_dispatch_sync() ->
                     await send({"type": "http.response.body", "body": b"ok"})
                     return
 
-        with dispatch_sync({"/": app}, startup_timeout=2) as client:
+        with dispatch_sync({"/": app}, startup_timeout=2, backend=sys.argv[1]) as client:
             print(client.get("/").text, sends)
         """
     )
 
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-c", code, backend],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
     assert done.returncode == 0, done.stderr
