@@ -13,6 +13,7 @@ from typing import Any
 from a2wsgi import WSGIMiddleware
 
 from ._errors import MountError
+from ._framework_hooks import with_handled_errors
 from ._types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["WSGIAdapter", "as_asgi3", "has_content_length", "with_whole_body"]
@@ -34,9 +35,10 @@ def as_asgi3(app: object, key: str) -> ASGIApp:
         return WSGIAdapter(app, key)
     if kind == "asgi2":
         return _ASGI2Adapter(app)
+    asgi: ASGIApp = app  # type: ignore[assignment]
     if type(app).__module__.startswith("django."):
-        return _AsyncioOnly(app, key, "Django")  # type: ignore[arg-type]
-    return app  # type: ignore[return-value]
+        asgi = _AsyncioOnly(asgi, key, "Django")
+    return with_handled_errors(app, asgi)
 
 
 def _interface_of(app: object) -> str | None:
@@ -80,12 +82,16 @@ class WSGIAdapter:
     """A WSGI app as an ASGI 3 app (through a2wsgi); `wsgi` is the WSGI callable itself.
 
     Keeping the WSGI callable lets a sync caller run it on its own thread, as
-    Werkzeug's test client does, instead of going through the event loop.
+    Werkzeug's test client does, instead of going through the event loop. For a
+    framework that answers exceptions with its own 500 (Flask, Django, Falcon), `app`
+    raises the exception once that response is sent (see `_framework_hooks`); a caller
+    of `wsgi` opens `recording()` around it to get the same.
     """
 
     def __init__(self, wsgi: Any, key: str) -> None:
         self.wsgi = wsgi
-        self.app = _AsyncioOnly(_WholeBody(WSGIMiddleware(wsgi)), key, "a WSGI app")  # type: ignore[arg-type]
+        asgi = _AsyncioOnly(_WholeBody(WSGIMiddleware(wsgi)), key, "a WSGI app")  # type: ignore[arg-type]
+        self.app = with_handled_errors(wsgi, asgi)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.app(scope, receive, send)
