@@ -1,0 +1,397 @@
+"""The sync client's fast path: WSGI apps and Django run on the calling thread.
+
+A sync test waiting on the portal's event loop, which hands a WSGI app to a2wsgi's
+worker thread (or Django's sync code back to the test's thread), pays two thread hops
+each way for an app that is synchronous from end to end. Werkzeug's test client,
+httpx's `WSGITransport` and `django.test.Client` call the app on the test's own thread;
+so does the sync client, for a request whose mount is a WSGI app or Django's ASGI
+handler. ASGI apps keep the event loop, where their lifespan resources live, and so do
+websockets and requests that match no mount.
+
+Each request runs in a context of its own (as each ASGI request runs in a task of its
+own, and a2wsgi copies the task's context into its thread), with a `_handled` slot open
+in it and, while the app runs, Django's request signals sparing this thread's database
+connections (see `_django`). What the app raises, or a framework recorded, is raised
+once the response is complete, as on the event-loop path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+import httpx
+from a2wsgi.wsgi import build_environ
+
+from . import _handled
+from ._apps import WSGIAdapter, has_content_length, with_whole_body
+from ._django import sparing_this_threads_connections
+from ._routing import Dispatcher, Route
+from ._types import Scope
+
+if TYPE_CHECKING:
+    from ._transport import StreamingTransport
+
+__all__ = ["InlineCall", "InlinePath", "InlineStream"]
+
+T = TypeVar("T")
+# Runs a coroutine function on the portal's event loop from the calling thread, serving
+# asgiref's thread-sensitive work meanwhile (`SyncStreamingTransport.call`).
+PortalCall = Callable[..., Any]
+
+
+class Runner(Protocol):
+    """Serves one request of a mount on the calling thread."""
+
+    def __call__(self, request: httpx.Request, scope: Scope, call: InlineCall) -> httpx.Response:
+        """The app's response to `request`, called with `scope`."""
+
+
+class InlinePath:
+    """Serves a sync client's request on the calling thread when its mount allows it.
+
+    `handle()` answers None for a request that takes the event loop instead.
+    """
+
+    def __init__(self, transport: StreamingTransport, portal_call: PortalCall) -> None:
+        self._transport = transport
+        self._dispatcher = transport.app if isinstance(transport.app, Dispatcher) else None
+        self._portal_call = portal_call
+        self._runners: dict[Route, Runner | None] = {}
+
+    def handle(self, request: httpx.Request) -> httpx.Response | None:
+        if self._dispatcher is None:
+            return None
+        resolved = self._dispatcher.resolve(self._transport._scope_for(request))
+        if resolved is None:
+            return None  # the Dispatcher's 404, from the event loop
+        route, scope = resolved
+        try:
+            runner = self._runners[route]
+        except KeyError:
+            runner = self._runners[route] = self._runner_for(route)
+        if runner is None:
+            return None
+        return runner(request, scope, InlineCall(request, self._transport.raise_app_exceptions))
+
+    def _runner_for(self, route: Route) -> Runner | None:
+        """How to run `route`'s app here, looking through our own wrappers; None: not at all."""
+        app: object = route.app
+        while True:
+            if isinstance(app, WSGIAdapter):
+                return _WSGIRunner(app.wsgi, route.key)
+            if _is_djangos_asgi_handler(app):
+                from ._inline_django import DjangoRunner  # imports Django
+
+                return DjangoRunner(app, self._portal_call)
+            if not type(app).__module__.startswith(__package__ + "."):
+                return None
+            app = getattr(app, "app", None)
+
+
+def _is_djangos_asgi_handler(app: object) -> bool:
+    asgi = sys.modules.get("django.core.handlers.asgi")
+    return asgi is not None and isinstance(app, asgi.ASGIHandler)
+
+
+class Body(Protocol):
+    """A response body that the app produces as it is read."""
+
+    complete: bool  # all of it was produced: an exception after that leaves it whole
+
+    def next_chunk(self) -> bytes | None:
+        """The next chunk; None at the end, once the app is done with the response."""
+
+    def close(self) -> None:
+        """Let the app clean up after a client that left before the end."""
+
+
+class InlineCall:
+    """One request run on the calling thread: its context, its `_handled` slot, its outcome."""
+
+    def __init__(self, request: httpx.Request, raise_app_exceptions: bool) -> None:
+        self.request = request
+        self.is_head = request.method == "HEAD"
+        self._raise_app_exceptions = raise_app_exceptions
+        self._context = contextvars.copy_context()
+        self._recording = _handled.recording()
+        self._slot = self._context.run(self._recording.__enter__)
+        self._error: BaseException | None = None
+        self._finished = False
+
+    def step(self, function: Callable[..., T], *args: Any) -> T:
+        """Run part of the app's work in the request's context, sparing the test's connection."""
+        with sparing_this_threads_connections():
+            return self._context.run(function, *args)
+
+    def pull(self, next_chunk: Callable[[], bytes | None]) -> bytes | None:
+        """`step(next_chunk)`: None at the body's end, or once the app raised (kept for later)."""
+        if self._error is not None:
+            return None
+        try:
+            return self.step(next_chunk)
+        except Exception as exc:
+            self.fail(exc)
+            return None
+
+    def fail(self, exc: BaseException) -> None:
+        """Keep what the app raised, to raise once the response is over (the first only)."""
+        if self._error is None:
+            self._error = exc
+
+    @property
+    def failed(self) -> bool:
+        return self._error is not None
+
+    def finish(self, *, complete: bool) -> None:
+        """Close the slot, and raise the app's exception, else one its framework handled.
+
+        Raises only with `raise_app_exceptions`, and once: later calls are no-ops. Without
+        it, a response the app's exception cut short raises httpx's RemoteProtocolError,
+        as a server would drop the connection.
+        """
+        if self._finished:
+            return
+        self._finished = True
+        self._context.run(self._recording.__exit__, None, None, None)
+        error = self._error or self._slot.exception
+        if error is not None and self._raise_app_exceptions:
+            raise error
+        if self._error is not None and not complete:
+            raise httpx.RemoteProtocolError(
+                f"the app raised {type(self._error).__name__}: {self._error} before "
+                f"completing the response to {self.request.method} {self.request.url}",
+                request=self.request,
+            ) from self._error
+
+    def leave(self) -> None:
+        """The client closed the response before its end: nothing is raised any more."""
+        self._error = None
+        self._slot.exception = None
+        self.finish(complete=True)
+
+    def failed_before_responding(self) -> httpx.Response:
+        """Raise the app's exception; without `raise_app_exceptions`, a bare 500 instead."""
+        self.finish(complete=True)
+        return httpx.Response(500, stream=httpx.ByteStream(b""))
+
+
+class InlineStream(httpx.SyncByteStream):
+    """A response body pulled from the app chunk by chunk, on the calling thread.
+
+    At the end the app's exception, if any, is raised; a response the client closes
+    early raises nothing, as on the event-loop path.
+    """
+
+    def __init__(self, call: InlineCall, first: bytes, body: Body) -> None:
+        self._call = call
+        self._first = first
+        self._body = body
+        self._over = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        chunk: bytes | None = self._first
+        while chunk is not None:
+            if chunk and not self._call.is_head:  # the app runs to its end; no body for HEAD
+                yield chunk
+            chunk = self._call.pull(self._body.next_chunk)
+        self._over = True
+        self._call.finish(complete=self._body.complete)
+
+    def close(self) -> None:
+        if self._over:
+            return
+        self._over = True
+        with contextlib.suppress(Exception):  # the client is gone: nobody to tell
+            self._call.step(self._body.close)
+        self._call.leave()
+
+
+class _RequestBody:
+    """`wsgi.input`: the request body, read from httpx's stream as the app asks for it."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._buffer = bytearray()
+        self._more = True
+
+    def _fill(self) -> None:
+        chunk = next(self._chunks, None)
+        if chunk is None:
+            self._more = False
+        else:
+            self._buffer += chunk
+
+    def _take(self, size: int) -> bytes:
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            while self._more:
+                self._fill()
+            return self._take(len(self._buffer))
+        while self._more and len(self._buffer) < size:
+            self._fill()
+        return self._take(size)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        limit = -1 if size is None else size
+        while True:
+            end = self._buffer.find(b"\n") + 1
+            if end or not self._more or 0 <= limit <= len(self._buffer):
+                break
+            self._fill()
+        if not end:
+            end = len(self._buffer)
+        return self._take(end if limit < 0 else min(end, limit))
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        lines: list[bytes] = []
+        total = 0
+        while line := self.readline():
+            lines.append(line)
+            total += len(line)
+            if 0 < hint <= total:
+                break
+        return lines
+
+    def __iter__(self) -> Iterator[bytes]:
+        while line := self.readline():
+            yield line
+
+
+class _WSGIRunner:
+    """A WSGI app called on this thread, with the environ a2wsgi would give it."""
+
+    def __init__(self, wsgi: Any, key: str) -> None:
+        self._wsgi = wsgi
+        self._key = key
+
+    def __call__(self, request: httpx.Request, scope: Scope, call: InlineCall) -> httpx.Response:
+        chunks: Iterable[bytes] = request.stream  # type: ignore[assignment]
+        if not has_content_length(scope):
+            # PEP 3333 apps read CONTENT_LENGTH bytes: buffer it, as `_apps._WholeBody` does.
+            whole = b"".join(chunks)
+            scope = with_whole_body(scope, whole)
+            chunks = (whole,)
+        environ = build_environ(scope, _RequestBody(chunks))  # type: ignore[arg-type]
+        response = _WSGIResponse(self._wsgi, environ, self._key)
+        first = call.pull(response.start)
+        if response.status is None:  # the app raised, or returned, before start_response
+            if not call.failed:
+                call.fail(response.never_started())
+            return call.failed_before_responding()
+        if first is None:  # the app is done with the response already
+            call.finish(complete=response.complete)
+            return httpx.Response(
+                response.status, headers=response.headers, stream=httpx.ByteStream(b"")
+            )
+        return httpx.Response(
+            response.status, headers=response.headers, stream=InlineStream(call, first, response)
+        )
+
+
+class _WSGIResponse:
+    """A WSGI app's response, read as a2wsgi reads it: status and headers, then chunks.
+
+    As a2wsgi does, the first `start_response` sets status and headers, an `exc_info`
+    passed to the last one is raised after the body, `write()` chunks go out in order,
+    and the iterable is closed however the body ends.
+    """
+
+    def __init__(self, wsgi: Any, environ: Mapping[str, Any], key: str) -> None:
+        self._wsgi = wsgi
+        self._environ = environ
+        self._key = key
+        self.status: int | None = None
+        self.headers: list[tuple[bytes, bytes]] = []
+        self._exc_info: Any = None
+        self._written: list[bytes] = []
+        self._iterable: Iterable[bytes] = ()
+        self._chunks: Iterator[bytes] = iter(())
+        self.complete = False
+        self._closed = False
+
+    def start_response(
+        self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Callable[[bytes], None]:
+        self._exc_info = exc_info
+        if self.status is None:
+            self.status = int(status.split(" ", 1)[0])
+            self.headers = [
+                (name.strip().encode("latin1").lower(), value.strip().encode("latin1"))
+                for name, value in headers
+            ]
+        return self._written.append
+
+    def start(self) -> bytes | None:
+        """Call the app and take its first chunk (a generator calls `start_response` there)."""
+        try:
+            self._iterable = self._wsgi(self._environ, self.start_response)
+        except BaseException:
+            self._closed = True
+            raise
+        self._chunks = iter(self._iterable)
+        return self.next_chunk()
+
+    def next_chunk(self) -> bytes | None:
+        """The next non-empty chunk of the body; None at its end, the iterable closed."""
+        try:
+            chunk = self._next_non_empty()
+        except BaseException:
+            self.close_quietly()
+            raise
+        if chunk is None:
+            self.complete = True
+            self.close()
+        return chunk
+
+    def _next_non_empty(self) -> bytes | None:
+        for chunk in self._chunks:
+            if not isinstance(chunk, bytes):
+                raise RuntimeError(
+                    f"the WSGI app mounted at {self._key!r} returned a body chunk that "
+                    f"is not bytes: {chunk!r}"
+                )
+            if self.status is None:
+                raise RuntimeError(
+                    f"the WSGI app mounted at {self._key!r} returned a body before "
+                    "calling start_response"
+                )
+            if self._written:
+                chunk = b"".join([*self._written, chunk])
+                self._written.clear()
+            if chunk:
+                return chunk
+        if self._written:
+            chunk = b"".join(self._written)
+            self._written.clear()
+            return chunk
+        return None
+
+    def never_started(self) -> RuntimeError:
+        return RuntimeError(
+            f"the WSGI app mounted at {self._key!r} returned without calling "
+            "start_response; every request needs a response"
+        )
+
+    def close(self) -> None:
+        """Close the iterable (PEP 3333), once; then raise the `exc_info` the app passed."""
+        if self._closed:
+            return
+        self._closed = True
+        close = getattr(self._iterable, "close", None)
+        if close is not None:
+            close()
+        if self._exc_info is not None and self._exc_info[1] is not None:
+            raise self._exc_info[1].with_traceback(self._exc_info[2])
+
+    def close_quietly(self) -> None:
+        """Close after the app raised: its own exception is the one to report."""
+        with contextlib.suppress(Exception):
+            self.close()

@@ -1,0 +1,393 @@
+"""The sync client runs Django on the test's own thread, through Django's sync path.
+
+Django's ASGI handler is served as `django.test.Client` serves a project (a handler
+whose middleware is loaded for sync use), with what the ASGI handler would do kept:
+its request class and META, `root_path` as the script prefix, its signals, CSRF checks
+on. Where the event-loop path is the reference, the same handler is also reached
+through it (behind an ASGI function the inline path does not look into) and the two
+answers compared. Django's WSGI handler is a WSGI app, run inline as any other.
+
+This module is the URLconf of its own tests (`ROOT_URLCONF`, set by the `site` fixture).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.conf import settings
+from django.core.asgi import get_asgi_application
+from django.core.handlers.asgi import ASGIHandler
+from django.core.signals import request_finished, request_started
+from django.core.wsgi import get_wsgi_application
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.test import override_settings
+from django.urls import path, reverse
+from django.utils.deprecation import MiddlewareMixin
+from django.views.decorators.csrf import csrf_exempt
+
+from pytest_asgi_dispatch import dispatch_sync
+from tests.djangoapp.models import Item
+
+# --- the site: views and middleware -----------------------------------------------------
+
+
+def item_names() -> list[str]:
+    return sorted(Item.objects.values_list("name", flat=True))
+
+
+def state(request: HttpRequest) -> JsonResponse:
+    """What the view sees of its request, and where it runs."""
+    return JsonResponse(
+        {
+            "thread": threading.get_ident(),
+            "request_class": type(request).__name__,
+            "meta": {k: v for k, v in request.META.items() if isinstance(v, (str, int, bool))},
+            "path": request.path,
+            "path_info": request.path_info,
+            "reverse": reverse("state"),
+            "absolute": request.build_absolute_uri(reverse("state")),
+        }
+    )
+
+
+def items(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"names": item_names()})
+
+
+async def async_items(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"names": await sync_to_async(item_names)()})
+
+
+def crash(request: HttpRequest) -> HttpResponse:
+    raise LookupError("the django view failed")
+
+
+def form(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(f"{request.method} passed the CSRF check")
+
+
+@csrf_exempt
+def echo(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(request.body, content_type="application/octet-stream")
+
+
+def cookies(request: HttpRequest) -> HttpResponse:
+    response = HttpResponse("two cookies")
+    response.set_cookie("first", "1")
+    response.set_cookie("second", "2")
+    return response
+
+
+EVENTS: list[str] = []
+
+
+def events(request: HttpRequest) -> StreamingHttpResponse:
+    async def stream() -> AsyncIterator[str]:
+        for n in range(3):
+            EVENTS.append(f"app sent {n}")
+            yield f"data: {n} at {reverse('state')}\n\n"
+
+    return StreamingHttpResponse(stream(), content_type="text/event-stream")
+
+
+def sync_stream(request: HttpRequest) -> StreamingHttpResponse:
+    return StreamingHttpResponse(iter([b"sync ", b"parts"]))
+
+
+class ModeMiddleware(MiddlewareMixin):
+    """Says how Django loaded it: for sync use (a sync handler) or async (the ASGI one)."""
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        response["x-middleware-mode"] = "async" if iscoroutinefunction(self) else "sync"
+        return response
+
+
+class AsyncOnlyMiddleware:
+    """Middleware that only runs async: Django adapts it for a sync handler."""
+
+    sync_capable = False
+    async_capable = True
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+        markcoroutinefunction(self)
+
+    async def __call__(self, request: HttpRequest) -> HttpResponse:
+        response: HttpResponse = await self.get_response(request)
+        response["x-async-only"] = "ran"
+        return response
+
+
+urlpatterns = [
+    path("state/", state, name="state"),
+    path("items/", items),
+    path("async-items/", async_items),
+    path("crash/", crash),
+    path("form/", form),
+    path("echo/", echo),
+    path("cookies/", cookies),
+    path("events/", events),
+    path("sync-stream/", sync_stream),
+]
+
+
+@pytest.fixture
+def site() -> Iterator[None]:
+    """This module's views and middleware, over the test project's settings."""
+    # Innermost, ModeMiddleware: outside async-only middleware, Django keeps any async.
+    middleware = [*settings.MIDDLEWARE, f"{__name__}.AsyncOnlyMiddleware"]
+    middleware.append(f"{__name__}.ModeMiddleware")
+    with override_settings(ROOT_URLCONF=__name__, MIDDLEWARE=middleware):
+        yield
+
+
+def via_event_loop(handler: ASGIHandler) -> Any:
+    """The handler as the event loop serves it, behind an ASGI function of ours."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await handler(scope, receive, send)
+
+    return app
+
+
+pytestmark = pytest.mark.usefixtures("site")
+
+# --- the path taken ---------------------------------------------------------------------
+
+
+def test_the_asgi_handlers_requests_take_djangos_sync_path_on_the_tests_thread() -> None:
+    handler = get_asgi_application()
+    with dispatch_sync({"/inline": handler, "/loop": via_event_loop(handler)}) as client:
+        inline = client.get("/inline/state/")
+        loop = client.get("/loop/state/")
+
+    assert inline.headers["x-middleware-mode"] == "sync"
+    assert loop.headers["x-middleware-mode"] == "async"
+    assert inline.json()["thread"] == threading.get_ident()
+
+
+def test_async_only_middleware_still_runs() -> None:
+    with dispatch_sync({"/shop": get_asgi_application()}) as client:
+        response = client.get("/shop/state/")
+
+    assert response.headers["x-async-only"] == "ran"
+
+
+def test_the_wsgi_handlers_requests_run_on_the_tests_thread() -> None:
+    with dispatch_sync({"/shop": get_wsgi_application()}) as client:
+        response = client.get("/shop/state/")
+
+    assert response.json()["thread"] == threading.get_ident()
+    assert response.json()["request_class"] == "WSGIRequest"
+
+
+# --- what the view sees -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mounts", "url"),
+    [
+        pytest.param(lambda app: {"/shop": app}, "/shop/state/?q=1", id="prefix"),
+        pytest.param(lambda app: {"/": app}, "/state/", id="root"),
+        pytest.param(lambda app: {"/a": {"/shop": app}}, "/a/shop/state/", id="nested"),
+        pytest.param(lambda app: {"shop.test/v1": app}, "http://shop.test/v1/state/", id="host"),
+    ],
+)
+def test_the_view_sees_the_request_the_asgi_handler_builds(mounts: Any, url: str) -> None:
+    handler = get_asgi_application()
+    headers = [("x-twice", "1"), ("x-twice", "2"), ("cookie", "a=1")]
+    with dispatch_sync(mounts(handler)) as client:
+        inline = client.get(url, headers=headers).json()
+    with dispatch_sync(mounts(via_event_loop(handler))) as client:
+        loop = client.get(url, headers=headers).json()
+
+    assert inline == loop
+    assert inline["request_class"] == "ASGIRequest"
+    assert inline["meta"]["HTTP_X_TWICE"] == "1,2"
+    assert inline["reverse"] == inline["meta"]["SCRIPT_NAME"] + "/state/"
+
+
+def test_reverse_and_absolute_urls_carry_the_prefix() -> None:
+    with dispatch_sync({"/shop": get_asgi_application()}) as client:
+        response = client.get("/shop/state/")
+
+    assert response.json()["reverse"] == "/shop/state/"
+    assert response.json()["absolute"] == "http://testserver/shop/state/"
+    assert response.json()["path_info"] == "/state/"
+
+
+def test_the_tests_script_prefix_is_left_as_it_was() -> None:
+    with dispatch_sync({"/shop": get_asgi_application()}) as client:
+        client.get("/shop/state/")
+
+    assert reverse("state") == "/state/"
+
+
+# --- the test's database ----------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("handler", [get_asgi_application, get_wsgi_application])
+@pytest.mark.parametrize("view", ["items", "async-items"])
+def test_the_view_sees_the_rows_a_django_db_test_created(handler: Any, view: str) -> None:
+    Item.objects.create(name="apple")
+
+    with dispatch_sync({"/shop": handler()}) as client:
+        response = client.get(f"/shop/{view}/")
+
+    assert response.json() == {"names": ["apple"]}
+    assert connection.in_atomic_block  # pytest-django's transaction is still open
+
+
+# --- signals ----------------------------------------------------------------------------
+
+
+def test_request_started_and_finished_are_sent_as_the_asgi_handler_sends_them() -> None:
+    sent: list[tuple[str, Any, Any, bool]] = []
+
+    def on_started(sender: Any, **kwargs: Any) -> None:
+        sent.append(("started", sender, kwargs["scope"]["path"], "environ" in kwargs))
+
+    def on_finished(sender: Any, **kwargs: Any) -> None:
+        sent.append(("finished", sender, None, False))
+
+    handler = get_asgi_application()
+    request_started.connect(on_started, weak=False)
+    request_finished.connect(on_finished, weak=False)
+    try:
+        with dispatch_sync({"/inline": handler, "/loop": via_event_loop(handler)}) as client:
+            client.get("/inline/state/")
+            inline, sent[:] = list(sent), []
+            client.get("/loop/state/")
+    finally:
+        request_started.disconnect(on_started)
+        request_finished.disconnect(on_finished)
+
+    assert inline == [
+        ("started", ASGIHandler, "/inline/state/", False),
+        ("finished", ASGIHandler, None, False),
+    ]
+    assert [event[:2] for event in sent] == [event[:2] for event in inline]
+
+
+# --- CSRF, cookies, bodies --------------------------------------------------------------
+
+
+def test_csrf_checks_stay_on_unlike_djangos_test_client() -> None:
+    with dispatch_sync({"/shop": get_asgi_application()}) as client:
+        refused = client.post("/shop/form/", data={"name": "plum"})
+        allowed = client.get("/shop/form/")
+
+    assert refused.status_code == 403
+    assert allowed.text == "GET passed the CSRF check"
+
+
+def test_repeated_set_cookie_headers_are_kept() -> None:
+    with dispatch_sync({"/shop": get_asgi_application()}) as client:
+        response = client.get("/shop/cookies/")
+
+    assert len(response.headers.get_list("set-cookie")) == 2
+    assert dict(client.cookies) == {"first": "1", "second": "2"}
+
+
+@override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=None)
+def test_bodies_pass_byte_exact_both_ways() -> None:
+    body = os.urandom(3 * 2**20 + 7)  # beyond FILE_UPLOAD_MAX_MEMORY_SIZE: a file on disk
+    with dispatch_sync({"/shop": get_asgi_application()}) as client:
+        response = client.post("/shop/echo/", content=body)
+
+    assert response.content == body
+
+
+def test_a_chunked_upload_reaches_the_view_whole() -> None:
+    with dispatch_sync({"/shop": get_asgi_application()}) as client:
+        response = client.post("/shop/echo/", content=iter([b"first ", b"second"]))
+
+    assert response.content == b"first second"
+
+
+def test_head_gets_the_headers_and_no_body() -> None:
+    with dispatch_sync({"/shop": get_asgi_application()}) as client:
+        response = client.head("/shop/state/")
+
+    assert response.status_code == 200
+    assert response.content == b""
+
+
+# --- streaming --------------------------------------------------------------------------
+
+
+def test_an_async_streaming_response_is_streamed_part_by_part() -> None:
+    EVENTS.clear()
+    with (
+        dispatch_sync({"/shop": get_asgi_application()}) as client,
+        client.stream("GET", "/shop/events/") as response,
+    ):
+        chunks = response.iter_raw()
+        EVENTS.append(f"client got {next(chunks)!r}")
+        EVENTS.append(f"client got {next(chunks)!r}")
+
+    assert EVENTS[:4] == [
+        "app sent 0",
+        "client got b'data: 0 at /shop/state/\\n\\n'",
+        "app sent 1",
+        "client got b'data: 1 at /shop/state/\\n\\n'",
+    ]
+
+
+def test_a_whole_streamed_response_reads_as_under_the_asgi_handler() -> None:
+    handler = get_asgi_application()
+    with dispatch_sync({"/inline": handler, "/loop": via_event_loop(handler)}) as client:
+        inline = client.get("/inline/events/")
+        loop = client.get("/loop/events/")
+
+    assert inline.text == loop.text.replace("/loop/", "/inline/")
+    assert inline.text.count("data:") == 3
+
+
+def test_a_sync_iterator_is_consumed_whole_with_djangos_warning_as_under_asgi() -> None:
+    handler = get_asgi_application()
+    with dispatch_sync({"/inline": handler, "/loop": via_event_loop(handler)}) as client:
+        with pytest.warns(Warning, match="must consume synchronous iterators"):
+            inline = client.get("/inline/sync-stream/")
+        with pytest.warns(Warning, match="must consume synchronous iterators"):
+            loop = client.get("/loop/sync-stream/")
+
+    assert inline.content == loop.content == b"sync parts"
+
+
+# --- exceptions -------------------------------------------------------------------------
+
+
+def test_a_views_exception_reaches_the_test_with_its_traceback() -> None:
+    with (
+        dispatch_sync({"/shop": get_asgi_application()}) as client,
+        pytest.raises(LookupError, match="the django view failed") as raised,
+    ):
+        client.get("/shop/crash/")
+
+    assert raised.traceback[-1].name == "crash"
+
+
+@pytest.mark.parametrize("handler", [get_asgi_application, get_wsgi_application])
+def test_without_raising_django_answers_with_its_own_500_page(handler: Any) -> None:
+    with dispatch_sync({"/shop": handler()}, raise_app_exceptions=False) as client:
+        response = client.get("/shop/crash/")
+
+    assert response.status_code == 500
+    assert "<h1>Server Error (500)</h1>" in response.text
+
+
+def test_the_response_is_an_httpx_response_to_its_request() -> None:
+    with dispatch_sync({"/shop": get_asgi_application()}) as client:
+        response = client.get("/shop/state/")
+
+    assert isinstance(response, httpx.Response)
+    assert response.request.url == "http://testserver/shop/state/"
