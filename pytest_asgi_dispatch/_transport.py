@@ -13,7 +13,7 @@ import contextvars
 import sys
 import threading
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Iterable, Iterator
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
@@ -22,7 +22,6 @@ import httpx
 import sniffio
 from anyio.from_thread import BlockingPortal
 
-from ._inline import InlinePath
 from ._threads import CallingThreadExecutor, run_thread_sensitive_here
 from ._types import ASGIApp, Message
 
@@ -36,6 +35,8 @@ _BUFFERED_MESSAGES = 64
 # How long an app gets to finish after the client closed its response early, before it
 # is cancelled: an app that listens for `http.disconnect` returns well within this.
 _DISCONNECT_GRACE = 1.0
+# Responses that carry no body whatever their `content-length` says (RFC 9110 6.4.1).
+_BODILESS_STATUSES = (204, 304)
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
@@ -91,6 +92,8 @@ class _Exchange:
         self._request_complete = False
         self._started = False
         self._complete = False
+        self._declared_length: int | None = None  # the response's content-length
+        self._body_left = 0  # of the declared length
         self._messages: deque[Message] = deque()
         self._arrived: anyio.Event | None = None  # the client waits for a message
         self._drained: anyio.Event | None = None  # the app waits for the client to read
@@ -144,36 +147,61 @@ class _Exchange:
                 raise ClientDisconnected("the client closed the response")
             await self._runtime.yield_to_others()  # to the app's disconnect listener
             return
-        self._check(message)
-        self._messages.append(message)
+        self._messages.append(self._checked(message))
         self._wake_client()
         if len(self._messages) >= _BUFFERED_MESSAGES:
             self._drained = anyio.Event()
             await self._drained.wait()
 
-    def _check(self, message: Message) -> None:
-        """Refuse what a server would refuse, rather than hand httpx a broken response."""
+    def _checked(self, message: Message) -> Message:
+        """The message as the client gets it, after refusing what a server would refuse
+        rather than hand httpx a broken response (uvicorn raises the same in `send`)."""
         kind = message.get("type")
         if kind == "http.response.start":
             if self._started:
                 raise RuntimeError("the app sent 'http.response.start' twice")
-            if not isinstance(message.get("status"), int):
+            status = message.get("status")
+            if not isinstance(status, int):
                 raise RuntimeError(
                     f"the app sent 'http.response.start' without a status: {message!r}"
                 )
             self._started = True
+            if not self._is_head and status not in _BODILESS_STATUSES:
+                self._declared_length = _content_length(message.get("headers", ()))
+                self._body_left = self._declared_length or 0
         elif kind == "http.response.body":
             if not self._started:
                 raise RuntimeError("the app sent 'http.response.body' before 'http.response.start'")
             if self._complete:
                 raise RuntimeError("the app sent 'http.response.body' after its last body")
-            if not isinstance(message.get("body", b""), bytes):
-                raise RuntimeError(f"the app sent a body that is not bytes: {message!r}")
-            if not message.get("more_body", False):
+            body = message.get("body", b"")
+            if not isinstance(body, bytes):
+                # Servers take any bytes-like body. A copy, since the app may refill its
+                # buffer as soon as `send` returns, as a server's socket write copies it.
+                message = {**message, "body": _bytes_of(body, message)}
+            more_body = message.get("more_body", False)
+            if self._declared_length is not None:
+                self._check_length(self._declared_length, len(message["body"]), more_body)
+            if not more_body:
                 self._complete = True
                 self._response_over.set()
         else:
             raise RuntimeError(f"the app sent an unexpected message {kind!r} on an http scope")
+        return message
+
+    def _check_length(self, declared: int, size: int, more_body: bool) -> None:
+        """Hold the body to its declared `content-length`, as uvicorn does: httpx, given
+        the response in-process, would take a short or long body as it comes."""
+        self._body_left -= size
+        if self._body_left < 0:
+            raise RuntimeError(
+                f"the app's response body is longer than its content-length of {declared} bytes"
+            )
+        if not more_body and self._body_left:
+            raise RuntimeError(
+                "the app's response body is shorter than its content-length: "
+                f"{declared - self._body_left} of {declared} bytes"
+            )
 
     def _wake_client(self) -> None:
         if self._arrived is not None:
@@ -231,6 +259,13 @@ class _Exchange:
         if self._error is not None:
             if self._raise_app_exceptions:
                 raise self._error
+            if self._started and not self._complete:
+                # Its 500 cannot be sent any more; a server would drop the connection.
+                raise httpx.RemoteProtocolError(
+                    f"the app raised {type(self._error).__name__}: {self._error} before "
+                    f"completing the response to {self.request.method} {self.request.url}",
+                    request=self.request,
+                ) from self._error
         elif not self._complete:
             raise httpx.RemoteProtocolError(
                 "the app returned without completing the response", request=self.request
@@ -418,7 +453,6 @@ class SyncStreamingTransport(httpx.BaseTransport):
         self._transport = transport
         self._portal = portal
         self._executors = threading.local()  # one per calling thread: each runs its own work
-        self._inline = InlinePath(transport, self.call)  # WSGI and Django: on this thread
 
     def call(self, function: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
         """Run `function(*args)` on the portal, serving thread-sensitive calls meanwhile."""
@@ -436,9 +470,6 @@ class SyncStreamingTransport(httpx.BaseTransport):
             from ._websocket import open_websocket_sync  # httpx-ws is an optional extra
 
             return open_websocket_sync(self._transport, self._portal, request)
-        response = self._inline.handle(request)
-        if response is not None:
-            return response
         stream = request.stream
         body = stream if isinstance(stream, httpx.AsyncByteStream) else _replay(list(stream))
         start, exchange, first, complete = self.call(self._open, request, body)
@@ -472,6 +503,24 @@ def _asks_for_websocket(request: httpx.Request) -> bool:
 async def _replay(chunks: list[bytes]) -> AsyncIterator[bytes]:
     for chunk in chunks:
         yield chunk
+
+
+def _content_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
+    """The declared length, if any; headers given as a one-shot iterable are left unread."""
+    if isinstance(headers, (list, tuple)):
+        for name, value in headers:
+            if name.lower() == b"content-length":
+                return int(value) if value.isdigit() else None
+    return None
+
+
+def _bytes_of(body: object, message: Message) -> bytes:
+    try:
+        return memoryview(body).tobytes()  # type: ignore[arg-type]
+    except TypeError:
+        raise RuntimeError(
+            f"the app sent a body that is not bytes or bytes-like: {message!r}"
+        ) from None
 
 
 class _Runtime:

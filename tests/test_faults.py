@@ -18,6 +18,10 @@ import anyio
 import httpx
 import pytest
 import sniffio
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from pytest_asgi_dispatch import LifespanError, dispatch, dispatch_sync
 
@@ -445,3 +449,132 @@ def test_closing_a_stream_midway_stops_the_app_on_the_sync_client_too(app: App) 
         assert client.get("/healthy").text == "fine"
 
     assert time.monotonic() - began < BOUND
+
+
+# The app raises, or returns, before the body it declared is complete: never a success.
+
+
+@http_only
+async def raises_after_part_of_a_declared_body(scope: Scope, receive: Receive, send: Send) -> None:
+    await send({**start(), "headers": [(b"content-length", b"100")]})
+    await send(body(b"x" * 10, more=True))
+    raise AppCrashed("after 10 of its 100 bytes")
+
+
+RAISES_MID_RESPONSE = [
+    pytest.param(raises_after_start, id="raises-late"),
+    pytest.param(raises_mid_stream, id="raises-mid"),
+    pytest.param(raises_after_part_of_a_declared_body, id="raises-mid-declared"),
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("app", RAISES_MID_RESPONSE)
+async def test_app_raising_mid_response_is_a_protocol_error_when_told_not_to_raise(
+    app: App,
+) -> None:
+    with anyio.fail_after(BOUND):
+        async with dispatch({"/": app}, raise_app_exceptions=False) as client:
+            with pytest.raises(httpx.RemoteProtocolError, match="AppCrashed") as raised:
+                await client.get("/")
+
+    assert isinstance(raised.value.__cause__, AppCrashed)
+
+
+@pytest.mark.anyio
+async def test_app_raising_mid_stream_fails_the_read_when_told_not_to_raise() -> None:
+    streaming = anyio.Event()
+
+    @http_only
+    async def raises_while_streaming(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({**start(), "headers": [(b"content-length", b"100")]})
+        await send(body(b"x" * 10, more=True))
+        await streaming.wait()  # the client holds the response, and reads it
+        raise AppCrashed("after 10 of its 100 bytes")
+
+    with anyio.fail_after(BOUND):
+        async with (
+            dispatch({"/": raises_while_streaming}, raise_app_exceptions=False) as client,
+            client.stream("GET", "/") as response,
+        ):
+            streaming.set()
+            with pytest.raises(httpx.RemoteProtocolError, match="AppCrashed"):
+                await response.aread()
+
+
+@pytest.mark.parametrize("app", RAISES_MID_RESPONSE)
+def test_app_raising_mid_response_is_a_protocol_error_on_the_sync_client_too(app: App) -> None:
+    with (
+        dispatch_sync({"/": app}, raise_app_exceptions=False) as client,
+        pytest.raises(httpx.RemoteProtocolError, match="AppCrashed") as raised,
+    ):
+        client.get("/")
+
+    assert isinstance(raised.value.__cause__, AppCrashed)
+
+
+def content_length_lies(content: bytes) -> Starlette:
+    """A Starlette app whose response declares 100 bytes, as a proxy view copying an
+    upstream's headers might, and sends `content`."""
+
+    async def page(request: Request) -> Response:
+        return Response(content, headers={"content-length": "100"})
+
+    return Starlette(routes=[Route("/", page)])
+
+
+CONTENT_LENGTH_LIES = [
+    pytest.param(b"x" * 10, "shorter than its content-length", id="shorter"),
+    pytest.param(b"x" * 200, "longer than its content-length", id="longer"),
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("content", "message"), CONTENT_LENGTH_LIES)
+async def test_body_not_matching_its_content_length_is_refused_as_uvicorn_does(
+    content: bytes, message: str
+) -> None:
+    with anyio.fail_after(BOUND):
+        async with dispatch({"/": content_length_lies(content)}) as client:
+            with pytest.raises(RuntimeError, match=message):
+                await client.get("/")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("content", "message"), CONTENT_LENGTH_LIES)
+async def test_body_not_matching_its_content_length_is_a_protocol_error_when_told_not_to_raise(
+    content: bytes, message: str
+) -> None:
+    with anyio.fail_after(BOUND):
+        async with dispatch({"/": content_length_lies(content)}, raise_app_exceptions=False) as c:
+            with pytest.raises(httpx.RemoteProtocolError, match=message):
+                await c.get("/")
+
+
+@pytest.mark.parametrize(("content", "message"), CONTENT_LENGTH_LIES)
+def test_body_not_matching_its_content_length_is_refused_on_the_sync_client_too(
+    content: bytes, message: str
+) -> None:
+    with (
+        dispatch_sync({"/": content_length_lies(content)}) as client,
+        pytest.raises(RuntimeError, match=message),
+    ):
+        client.get("/")
+
+
+@pytest.mark.anyio
+async def test_head_and_304_responses_keep_their_content_length_without_a_body() -> None:
+    async def page(request: Request) -> Response:
+        return Response(b"x" * 100)
+
+    async def cached(request: Request) -> Response:
+        return Response(status_code=304, headers={"content-length": "100", "etag": '"v1"'})
+
+    app = Starlette(routes=[Route("/page", page), Route("/cached", cached)])
+
+    async with dispatch({"/": app}) as client:
+        head = await client.head("/page")
+        not_modified = await client.get("/cached")
+
+    assert (head.status_code, head.headers["content-length"], head.content) == (200, "100", b"")
+    assert (not_modified.status_code, not_modified.content) == (304, b"")

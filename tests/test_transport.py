@@ -326,6 +326,62 @@ async def test_request_details_reach_the_app() -> None:
     }
 
 
+@pytest.mark.anyio
+async def test_memoryview_chunks_from_a_starlette_streaming_response_pass_byte_exact() -> None:
+    data = os.urandom(1024 * 1024)
+
+    async def views() -> AsyncIterator[memoryview]:
+        whole = memoryview(data)
+        for start in range(0, len(data), 10_000):
+            yield whole[start : start + 10_000]
+
+    async def download(request: Request) -> StreamingResponse:
+        return StreamingResponse(views(), media_type="application/octet-stream")
+
+    app = Starlette(routes=[Route("/download", download)])
+
+    async with dispatch({"/": app}) as client:
+        response = await client.get("/download")
+
+    assert response.content == data
+
+
+async def reuses_one_buffer(scope: Scope, receive: Any, send: Any) -> None:
+    """Sends `/`'s query (a count) of 4 KiB chunks, each filled into the same bytearray and
+    sent as it or as a memoryview of it, as code that reads a file with `readinto` does."""
+    if scope["type"] != "http":
+        return
+    buffer = bytearray(4096)
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    for n in range(int(scope["query_string"])):
+        buffer[:] = bytes([n % 256]) * len(buffer)
+        chunk = buffer if n % 2 else memoryview(buffer)
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": bytearray(b"end")})
+
+
+@pytest.mark.anyio
+async def test_bytearray_and_memoryview_bodies_pass_byte_exact_though_the_app_reuses_them() -> None:
+    expected = b"".join(bytes([n % 256]) * 4096 for n in range(40)) + b"end"
+
+    async with dispatch({"/": reuses_one_buffer}) as client:
+        response = await client.get("/?40")
+        async with client.stream("GET", "/?40") as streamed:
+            chunks = [chunk async for chunk in streamed.aiter_raw()]
+
+    assert response.content == expected
+    assert b"".join(chunks) == expected
+
+
+def test_bytearray_and_memoryview_bodies_pass_byte_exact_on_the_sync_client_too() -> None:
+    expected = b"".join(bytes([n % 256]) * 4096 for n in range(40)) + b"end"
+
+    with dispatch_sync({"/": reuses_one_buffer}) as client:
+        response = client.get("/?40")
+
+    assert response.content == expected
+
+
 # App exceptions.
 
 
