@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from typing import Any
 
+import anyio
 import httpx
 from anyio.from_thread import start_blocking_portal
 
@@ -38,11 +39,68 @@ async def dispatch(
     """
     dispatcher = as_dispatcher(mounts)
     transport = StreamingTransport(dispatcher, raise_app_exceptions=raise_app_exceptions)
+    lifespans = dispatcher.lifespans(
+        startup_timeout=startup_timeout, shutdown_timeout=shutdown_timeout
+    )
     async with (
-        dispatcher.lifespans(startup_timeout=startup_timeout, shutdown_timeout=shutdown_timeout),
+        _in_a_task_of_its_own(lifespans, transport.runtime.spawn),
         httpx.AsyncClient(transport=transport, base_url=base_url, **client_options) as client,
     ):
-        yield client
+        yield client  # the client's exit closes every response, shielded (the transport's)
+
+
+@asynccontextmanager
+async def _in_a_task_of_its_own(
+    manager: AbstractAsyncContextManager[None],
+    spawn: Callable[[Callable[[], Coroutine[Any, Any, None]]], Callable[[], object]],
+) -> AsyncIterator[None]:
+    """`async with manager`, entered and exited by a task of its own.
+
+    Cancelling the caller (a timeout around `dispatch()`) then cancels its body only:
+    the tasks the manager started (the apps' lifespans) are not inside the cancelled
+    scope, as they would be in a nursery of the caller's, and its exit still shuts every
+    app down. The caller waits for that exit shielded; each wait in it is bounded by
+    the shutdown timeout. A caller cancelled during the startup stops it at once.
+    """
+    entered, leave, left = anyio.Event(), anyio.Event(), anyio.Event()
+    error: BaseException | None = None
+
+    async def host() -> None:  # detached (see `spawn`): it keeps its errors for the caller
+        nonlocal error
+        try:
+            await manager.__aenter__()
+        except BaseException as exc:
+            error = exc
+            left.set()
+            return
+        finally:
+            entered.set()
+        try:
+            await leave.wait()
+        finally:  # cancelled too: the manager's nurseries close in the task that opened them
+            try:
+                await manager.__aexit__(None, None, None)
+            except BaseException as exc:
+                error = exc
+            left.set()
+
+    cancel_host = spawn(host)
+    try:
+        try:
+            await entered.wait()
+        except BaseException:
+            if not entered.is_set():
+                cancel_host()
+            raise
+        if error is not None:
+            raise error  # the startup's
+        yield
+    finally:
+        leave.set()
+        with anyio.CancelScope(shield=True):
+            await left.wait()
+    if error is not None:
+        raise error  # the shutdown's; one raised in the body wins over it
 
 
 @contextmanager

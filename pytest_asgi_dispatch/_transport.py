@@ -13,7 +13,15 @@ import contextvars
 import sys
 import threading
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Iterable, Iterator
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Sequence,
+)
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
@@ -271,20 +279,37 @@ class _Exchange:
                 "the app returned without completing the response", request=self.request
             )
 
-    async def aclose(self) -> None:
-        """Close the response: the app sees `http.disconnect`, and is cancelled if it lingers."""
-        if self._returned.is_set:
-            return
+    def leave(self) -> None:
+        """The client has gone: the app's `receive` says `http.disconnect`."""
         self._client_gone = True
         self._response_over.set()
         if self._drained is not None:
             self._drained.set()
-        with anyio.move_on_after(_DISCONNECT_GRACE):
-            await self._returned.wait()
+
+    async def aclose(self) -> None:
+        """Close the response: the app sees `http.disconnect`, and is cancelled if it lingers."""
         if not self._returned.is_set:
-            self.cancel()
+            self.leave()
+            await _Exchange.end([self])
+
+    @staticmethod
+    async def end(exchanges: Sequence[_Exchange]) -> None:
+        """Wait for the apps whose clients left; cancel those still running after the grace.
+
+        Shielded, so that a response given up by cancellation (a cancel scope around the
+        request, as well as `asyncio.wait_for`) still ends its app; and bounded: twice the
+        grace period at most, however many apps.
+        """
+        with anyio.CancelScope(shield=True):
             with anyio.move_on_after(_DISCONNECT_GRACE):
-                await self._returned.wait()
+                for exchange in exchanges:
+                    await exchange._returned.wait()
+            lingering = [exchange for exchange in exchanges if not exchange.app_returned]
+            for exchange in lingering:
+                exchange.cancel()
+            with anyio.move_on_after(_DISCONNECT_GRACE):
+                for exchange in lingering:
+                    await exchange._returned.wait()
 
     async def _take(self) -> Message | None:
         """The app's next message, or None once it returned (within httpx's read timeout)."""
@@ -364,8 +389,7 @@ class StreamingTransport(httpx.AsyncBaseTransport):
 
             return await open_websocket(self, request)
         assert isinstance(request.stream, httpx.AsyncByteStream)
-        exchange = await self.open(request, request.stream)
-        start = await exchange.response_start()
+        exchange, start = await self.start(request, request.stream)
         stream: httpx.AsyncByteStream
         if exchange.app_returned:  # most responses: nothing left to stream
             body, _ = await exchange.read_some()
@@ -374,13 +398,23 @@ class StreamingTransport(httpx.AsyncBaseTransport):
             stream = _AsyncResponseStream(exchange)
         return httpx.Response(start["status"], headers=start.get("headers", []), stream=stream)
 
-    async def open(self, request: httpx.Request, body: AsyncIterable[bytes]) -> _Exchange:
-        """Start the app on `request` in a task of its own."""
+    async def start(
+        self, request: httpx.Request, body: AsyncIterable[bytes]
+    ) -> tuple[_Exchange, Message]:
+        """Start the app on `request` in a task of its own; wait for its response to start.
+
+        A client that stops waiting (a timeout, a cancellation) leaves, as it would leave
+        a server, rather than let the app run on until the client closes.
+        """
         exchange = _Exchange(request, body, self.raise_app_exceptions, self.runtime)
         scope = self._scope_for(request)
         self._exchanges.add(exchange)
         exchange.cancel = self.runtime.spawn(lambda: self._run(exchange, scope))
-        return exchange
+        try:
+            return exchange, await exchange.response_start()
+        except BaseException:
+            await exchange.aclose()
+            raise
 
     @property
     def runtime(self) -> _Runtime:
@@ -414,8 +448,10 @@ class StreamingTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         """Close every response still open, so that no app task outlives the client."""
-        for exchange in list(self._exchanges):
-            await exchange.aclose()
+        exchanges = list(self._exchanges)
+        for exchange in exchanges:
+            exchange.leave()
+        await _Exchange.end(exchanges)
 
 
 class _SyncResponseStream(httpx.SyncByteStream):
@@ -483,8 +519,7 @@ class SyncStreamingTransport(httpx.BaseTransport):
         self, request: httpx.Request, body: AsyncIterable[bytes]
     ) -> tuple[Message, _Exchange, bytes, bool]:
         """Start the request and take what the app has sent so far, in one round trip."""
-        exchange = await self._transport.open(request, body)
-        start = await exchange.response_start()
+        exchange, start = await self._transport.start(request, body)
         first, complete = await exchange.read_some(wait=False)
         return start, exchange, first, complete
 

@@ -11,16 +11,19 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import aclosing, asynccontextmanager
 from typing import Any
 
 import anyio
 import httpx
 import pytest
 import sniffio
+from fastapi import FastAPI
+from sse_starlette.sse import EventSourceResponse
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from pytest_asgi_dispatch import LifespanError, dispatch, dispatch_sync
@@ -429,10 +432,11 @@ async def test_closing_a_stream_midway_stops_the_app_and_leaves_no_task(app: App
 
     with anyio.fail_after(BOUND):
         async with dispatch({"/stream": app, "/": ok}) as client:
+            serving = living_tasks()
             response = await client.send(client.build_request("GET", "/stream"), stream=True)
             assert response.status_code == 200
             await response.aclose()
-            assert living_tasks() == tasks  # the app's task ended with the response
+            assert living_tasks() == serving  # the app's task ended with the response
             assert (await client.get("/healthy")).text == "fine"
 
     assert living_tasks() == tasks
@@ -578,3 +582,188 @@ async def test_head_and_304_responses_keep_their_content_length_without_a_body()
 
     assert (head.status_code, head.headers["content-length"], head.content) == (200, "100", b"")
     assert (not_modified.status_code, not_modified.content) == (304, b"")
+
+
+# The test abandons a request by cancellation (a cancel scope, not asyncio.wait_for).
+
+
+class Numbers:
+    """An endless body: 1, 2, 3, ... a line each. An iterator class rather than an async
+    generator, which trio would report as garbage collected once the app stops reading."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __aiter__(self) -> Numbers:
+        return self
+
+    async def __anext__(self) -> bytes:
+        await anyio.sleep(0)
+        self.count += 1
+        return f"{self.count}\n".encode()
+
+
+def shutdown_logger(name: str, log: list[str]) -> Callable[[Any], Any]:
+    """A lifespan that logs its app's shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        yield
+        log.append(f"{name} shut down")
+
+    return lifespan
+
+
+def streaming_starlette(name: str, log: list[str]) -> Starlette:
+    """A Starlette app with a lifespan, whose /numbers streams until the client leaves."""
+
+    async def endless(request: Request) -> StreamingResponse:
+        return StreamingResponse(Numbers(), media_type="text/plain")
+
+    return Starlette(routes=[Route("/numbers", endless)], lifespan=shutdown_logger(name, log))
+
+
+def streaming_fastapi(name: str, log: list[str]) -> FastAPI:
+    """The same, as a FastAPI app."""
+    app = FastAPI(lifespan=shutdown_logger(name, log))
+
+    @app.get("/numbers")
+    async def endless() -> StreamingResponse:
+        return StreamingResponse(Numbers(), media_type="text/plain")
+
+    return app
+
+
+@pytest.mark.anyio
+async def test_cancelling_a_dispatch_block_mid_stream_shuts_every_app_down_and_leaves_no_task() -> (
+    None
+):
+    log: list[str] = []
+    mounts = {
+        "/starlette": streaming_starlette("starlette", log),
+        "/fastapi": streaming_fastapi("fastapi", log),
+    }
+    tasks = living_tasks()
+
+    with anyio.fail_after(BOUND), anyio.move_on_after(TIMEOUT) as scope:
+        async with dispatch(mounts) as client:
+            first = await client.send(
+                client.build_request("GET", "/starlette/numbers"), stream=True
+            )
+            second = await client.send(client.build_request("GET", "/fastapi/numbers"), stream=True)
+            assert (first.status_code, second.status_code) == (200, 200)
+            async with aclosing(second.aiter_raw()) as chunks:
+                async for _ in chunks:  # endless: the cancel scope ends it
+                    pass
+
+    assert scope.cancelled_caught
+    assert log == ["fastapi shut down", "starlette shut down"]
+    assert living_tasks() == tasks
+
+
+def test_leaving_a_dispatch_sync_block_by_an_exception_mid_stream_shuts_every_app_down() -> None:
+    log: list[str] = []
+    mounts = {
+        "/starlette": streaming_starlette("starlette", log),
+        "/fastapi": streaming_fastapi("fastapi", log),
+    }
+    began = time.monotonic()
+
+    def stream_both_then_fail(client: httpx.Client) -> None:
+        for url in ("/starlette/numbers", "/fastapi/numbers"):
+            response = client.send(client.build_request("GET", url), stream=True)
+            assert next(response.iter_raw()).startswith(b"1\n")
+        raise KeyError("the test's own")
+
+    with pytest.raises(KeyError, match="the test's own"), dispatch_sync(mounts) as client:
+        stream_both_then_fail(client)
+
+    assert log == ["fastapi shut down", "starlette shut down"]
+    assert time.monotonic() - began < BOUND
+
+
+GRACE = 1.0  # how long an app that ignores `http.disconnect` has before it is cancelled
+
+
+def sse_starlette_app(log: list[str]) -> Starlette:
+    """An endless server-sent events stream (sse-starlette), which logs how it ended."""
+
+    async def ticks() -> AsyncIterator[dict[str, str]]:
+        try:
+            while True:
+                yield {"data": "tick"}
+                await anyio.sleep(0)
+        finally:
+            log.append("stream ended")
+
+    async def events(request: Request) -> EventSourceResponse:
+        return EventSourceResponse(ticks(), client_close_handler_callable=disconnected)
+
+    async def disconnected(message: Message) -> None:
+        log.append(message["type"])
+
+    return Starlette(routes=[Route("/events", events)])
+
+
+async def read_everything(client: httpx.AsyncClient, url: str) -> None:
+    await client.get(url)
+
+
+async def read_a_stream(client: httpx.AsyncClient, url: str) -> None:
+    async with client.stream("GET", url) as response:
+        await response.aread()
+
+
+ABANDONED_READS = [
+    pytest.param(read_everything, id="get"),
+    pytest.param(read_a_stream, id="stream"),
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("read", ABANDONED_READS)
+async def test_request_abandoned_by_a_cancel_scope_tells_the_app_http_disconnect(
+    read: Callable[[httpx.AsyncClient, str], Awaitable[None]],
+) -> None:
+    log: list[str] = []
+
+    with anyio.fail_after(BOUND):
+        async with dispatch({"/": sse_starlette_app(log)}) as client:
+            with anyio.move_on_after(TIMEOUT) as scope:
+                await read(client, "/events")
+            after_cancel = list(log)
+
+    assert scope.cancelled_caught
+    assert after_cancel == ["http.disconnect", "stream ended"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("read", ABANDONED_READS)
+@pytest.mark.parametrize("app", [*STREAMS, pytest.param(never_responds, id="never-responds")])
+async def test_request_abandoned_by_a_cancel_scope_leaves_no_task_past_the_grace_period(
+    app: App, read: Callable[[httpx.AsyncClient, str], Awaitable[None]]
+) -> None:
+    with anyio.fail_after(BOUND):
+        async with dispatch({"/stream": app}) as client:
+            tasks = living_tasks()
+            began = anyio.current_time()
+            with anyio.move_on_after(TIMEOUT):
+                await read(client, "/stream")
+            took = anyio.current_time() - began
+            assert living_tasks() == tasks
+
+    assert took < TIMEOUT + 2 * GRACE
+
+
+@pytest.mark.anyio
+async def test_cancelling_a_dispatch_during_a_hanging_startup_stops_it_at_once() -> None:
+    log: list[str] = []
+    mounts = {"/healthy": lifespan_app(log=log), "/hanging": lifespan_app(on_startup=_hangs)}
+    tasks = living_tasks()
+
+    with anyio.fail_after(BOUND), anyio.move_on_after(TIMEOUT) as scope:
+        async with dispatch(mounts, startup_timeout=60):
+            pytest.fail("the body must not run")
+
+    assert scope.cancelled_caught
+    assert living_tasks() == tasks
