@@ -9,6 +9,7 @@ sends `http.response.start`; the body is read as the app sends it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import sys
 import threading
@@ -492,28 +493,41 @@ class SyncStreamingTransport(httpx.BaseTransport):
 
     def call(self, function: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
         """Run `function(*args)` on the portal, serving thread-sensitive calls meanwhile."""
-        executor: CallingThreadExecutor | None = getattr(self._executors, "executor", None)
-        if executor is None:
-            executor = self._executors.executor = CallingThreadExecutor()
+        executor = self._executor()
         with executor.serving():
             future: Future[T] = self._portal.start_task_soon(
                 run_thread_sensitive_here, executor, function, *args
             )
             return executor.run_until(future)
 
+    def _executor(self) -> CallingThreadExecutor:
+        """The calling thread's executor: it runs that thread's work while it waits."""
+        executor: CallingThreadExecutor | None = getattr(self._executors, "executor", None)
+        if executor is None:
+            executor = self._executors.executor = CallingThreadExecutor()
+        return executor
+
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if _asks_for_websocket(request):
             from ._websocket import open_websocket_sync  # httpx-ws is an optional extra
 
             return open_websocket_sync(self._transport, self._portal, request)
-        stream = request.stream
-        body = stream if isinstance(stream, httpx.AsyncByteStream) else _replay(list(stream))
+        body = self._body_of(request.stream)
         start, exchange, first, complete = self.call(self._open, request, body)
         return httpx.Response(
             start["status"],
             headers=start.get("headers", []),
             stream=_SyncResponseStream(self, exchange, first, complete),
         )
+
+    def _body_of(
+        self, stream: httpx.SyncByteStream | httpx.AsyncByteStream
+    ) -> AsyncIterable[bytes]:
+        """The request body as the app reads it: bytes as they are, a generator (or any
+        other iterable) pulled chunk by chunk on the calling thread."""
+        if isinstance(stream, httpx.AsyncByteStream):  # bytes, forms and files: no code runs
+            return stream
+        return _PulledOnCallingThread(stream, self._executor(), self._transport)
 
     async def _open(
         self, request: httpx.Request, body: AsyncIterable[bytes]
@@ -535,9 +549,34 @@ def _asks_for_websocket(request: httpx.Request) -> bool:
     )
 
 
-async def _replay(chunks: list[bytes]) -> AsyncIterator[bytes]:
-    for chunk in chunks:
-        yield chunk
+class _PulledOnCallingThread:
+    """A sync request body, each chunk pulled when the app asks, on the calling thread.
+
+    The app reads on the portal's event loop, but the body's own code (a generator, with
+    its thread-locals or Django's connection) runs on the thread that sent the request,
+    as it does for a real client: that thread runs it while it waits for the portal (see
+    `_threads`). One chunk at a time, so a body of any size takes the memory of one.
+    """
+
+    def __init__(
+        self,
+        chunks: Iterable[bytes],
+        executor: CallingThreadExecutor,
+        transport: StreamingTransport,
+    ) -> None:
+        self._chunks = iter(chunks)
+        self._executor = executor
+        self._transport = transport
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self
+
+    async def __anext__(self) -> bytes:
+        pulled: Future[bytes | None] = self._executor.submit(next, self._chunks, None)
+        chunk = await self._transport.runtime.result_of(pulled)
+        if chunk is None:
+            raise StopAsyncIteration
+        return chunk
 
 
 def _content_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
@@ -598,6 +637,27 @@ class _Runtime:
             await trio.lowlevel.checkpoint()
         else:
             await asyncio.sleep(0)
+
+    async def result_of(self, future: Future[T]) -> T:
+        """Wait, without blocking the loop, for `future`, which another thread completes."""
+        if not self.is_trio:
+            return await asyncio.wrap_future(future)
+        import trio
+
+        token = trio.lowlevel.current_trio_token()
+        done = trio.Event()
+
+        def wake(_: Future[T]) -> None:
+            with contextlib.suppress(trio.RunFinishedError):  # nobody is waiting any more
+                token.run_sync_soon(done.set)
+
+        future.add_done_callback(wake)
+        try:
+            await done.wait()
+        except BaseException:
+            future.cancel()
+            raise
+        return future.result()
 
 
 _EAGER: dict[str, Any] = {"eager_start": True} if sys.version_info >= (3, 12) else {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import aclosing
 from typing import Any
@@ -17,7 +18,7 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from pytest_asgi_dispatch import dispatch, dispatch_sync
@@ -268,6 +269,43 @@ def test_chunked_upload_from_the_sync_client_reaches_the_app_whole() -> None:
         response = client.post("/echo/", content=chunks())
 
     assert response.content == data
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_sync_generator_upload_streams_from_the_tests_thread(backend: str) -> None:
+    chunk_size, chunks = 64 * 1024, 32
+    received: list[int] = []
+    first_received = threading.Event()
+
+    async def upload(request: Request) -> PlainTextResponse:
+        async for chunk in request.stream():
+            if chunk:
+                received.append(len(chunk))
+                first_received.set()
+        return PlainTextResponse(str(sum(received)))
+
+    app = Starlette(routes=[Route("/upload", upload, methods=["POST"])])
+    test_thread = threading.local()
+    test_thread.name = "the test's"
+    producers: list[tuple[int, str | None]] = []
+    ahead_of_the_app: list[int] = []
+    app_had_a_chunk_before_the_last: list[bool] = []
+
+    def body() -> Iterator[bytes]:
+        for n in range(chunks):
+            producers.append((threading.get_ident(), getattr(test_thread, "name", None)))
+            ahead_of_the_app.append(n - len(received))
+            if n == chunks - 1:
+                app_had_a_chunk_before_the_last.append(first_received.wait(timeout=2))
+            yield b"x" * chunk_size
+
+    with dispatch_sync({"/": app}, backend=backend) as client:
+        response = client.post("/upload", content=body())
+
+    assert response.text == str(chunk_size * chunks)
+    assert app_had_a_chunk_before_the_last == [True]
+    assert set(producers) == {(threading.get_ident(), "the test's")}
+    assert max(ahead_of_the_app) <= 1  # chunk by chunk: bounded memory, whatever the size
 
 
 async def test_repeated_set_cookie_headers_are_kept() -> None:
