@@ -85,10 +85,13 @@ def test_without_apps_a_client_errors_showing_both_ways_to_declare_them(
             "*no apps to test: declare the mount table, either as a fixture in conftest.py",
             "    @pytest.fixture",
             "    def asgi_apps():",
-            "*or as the `asgi_apps` ini option, one `PREFIX = module:attribute` per line",
+            "*or as the `asgi_apps` ini option, one `PREFIX = module:attribute` per line, "
+            "with `()`",
+            "after a factory to call (once per test)",
             "    asgi_apps =",
             "        /        = shop.asgi:application",
-            '    asgi_apps = ["/ = shop.asgi:application", "/billing = billing.app:app"]',
+            "        /billing = billing.app:create_app()",
+            '    asgi_apps = ["/ = shop.asgi:application", "/billing = billing.app:create_app()"]',
         ]
     )
 
