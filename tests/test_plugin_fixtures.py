@@ -145,7 +145,9 @@ def test_a_failed_startup_errors_naming_the_mount(pytester: pytest.Pytester) -> 
     result = run(pytester)
 
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["E  *LifespanError: mount '/broken': lifespan startup failed*"])
+    result.stdout.fnmatch_lines(
+        ["E  *LifespanError: mount '/broken': lifespan startup raised RuntimeError: no database"]
+    )
 
 
 def test_a_sync_test_asking_for_the_async_client_is_told_to_use_the_sync_one(
