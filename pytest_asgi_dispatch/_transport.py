@@ -31,6 +31,7 @@ import httpx
 import sniffio
 from anyio.from_thread import BlockingPortal
 
+from ._inline import InlinePath
 from ._threads import CallingThreadExecutor, run_thread_sensitive_here
 from ._types import ASGIApp, Message
 
@@ -490,6 +491,7 @@ class SyncStreamingTransport(httpx.BaseTransport):
         self._transport = transport
         self._portal = portal
         self._executors = threading.local()  # one per calling thread: each runs its own work
+        self._inline = InlinePath(transport, self.call)  # WSGI and Django: on this thread
 
     def call(self, function: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
         """Run `function(*args)` on the portal, serving thread-sensitive calls meanwhile."""
@@ -512,6 +514,9 @@ class SyncStreamingTransport(httpx.BaseTransport):
             from ._websocket import open_websocket_sync  # httpx-ws is an optional extra
 
             return open_websocket_sync(self._transport, self._portal, request)
+        response = self._inline.handle(request)
+        if response is not None:
+            return response
         body = self._body_of(request.stream)
         start, exchange, first, complete = self.call(self._open, request, body)
         return httpx.Response(
