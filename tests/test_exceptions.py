@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import anyio
 import httpx
 import pytest
-from pytest_django.fixtures import Settings
 
 from pytest_asgi_dispatch import dispatch, dispatch_sync
 from tests import exception_apps
@@ -34,6 +33,7 @@ class Framework:
     prefix: str
     error_page: str  # a line of the framework's own 500 page
     asyncio_only: bool  # Django, a2wsgi (WSGI apps) and Quart need asyncio
+    hooked: bool = True  # it answers exceptions with its own 500, so it gets a hook
     handled_status: int = TEAPOT  # Django has no per-exception handlers: PermissionDenied
     slash: str = ""  # Django's routes end in a slash
 
@@ -42,9 +42,9 @@ class Framework:
 
 
 FRAMEWORKS = [
-    Framework("raw-asgi", "/raw", "", asyncio_only=False),
-    Framework("starlette", "/starlette", "Internal Server Error", asyncio_only=False),
-    Framework("fastapi", "/fastapi", "Internal Server Error", asyncio_only=False),
+    Framework("raw-asgi", "/raw", "", asyncio_only=False, hooked=False),
+    Framework("starlette", "/starlette", "Internal Server Error", asyncio_only=False, hooked=False),
+    Framework("fastapi", "/fastapi", "Internal Server Error", asyncio_only=False, hooked=False),
     Framework("flask-wsgi", "/flask", "<h1>Internal Server Error</h1>", asyncio_only=True),
     Framework("quart-asgi", "/quart", "<h1>Internal Server Error</h1>", asyncio_only=True),
     Framework("litestar", "/litestar", '"detail":"Internal Server Error"', asyncio_only=False),
@@ -69,9 +69,13 @@ FRAMEWORKS = [
         slash="/",
     ),
 ]
-HOOKED = [f for f in FRAMEWORKS if f.name.split("-")[0] not in ("raw", "starlette", "fastapi")]
+HOOKED = [f for f in FRAMEWORKS if f.hooked]
+WITH_ERROR_HANDLERS = [f for f in FRAMEWORKS if f.name != "raw-asgi"]
 
 every_framework = pytest.mark.parametrize("framework", FRAMEWORKS, ids=lambda f: f.name)
+every_framework_with_error_handlers = pytest.mark.parametrize(
+    "framework", WITH_ERROR_HANDLERS, ids=lambda f: f.name
+)
 every_framework_on_each_backend = pytest.mark.parametrize(
     ("framework", "anyio_backend"),
     [
@@ -83,10 +87,7 @@ every_framework_on_each_backend = pytest.mark.parametrize(
 )
 
 
-@pytest.fixture(autouse=True)
-def django_urls(settings: Settings) -> None:
-    """Django's views for these tests are in tests/exception_apps.py."""
-    settings.ROOT_URLCONF = "tests.exception_apps"
+pytestmark = pytest.mark.urls("tests.exception_apps")  # Django's views for these tests
 
 
 def mounts_of(framework: Framework) -> dict[str, object]:
@@ -151,23 +152,20 @@ async def test_async_client_without_raising_gets_the_frameworks_500_page(
 # --- What the framework answers on purpose stays a response -----------------------------
 
 
-@every_framework
+@every_framework_with_error_handlers
 def test_an_http_error_raised_on_purpose_stays_a_response(framework: Framework) -> None:
     with dispatch_sync(mounts_of(framework)) as client:
         missing = client.get(framework.url("missing"))
         fine = client.get(framework.url("fine/3"))
 
-    if framework.name != "raw-asgi":  # it has no 404 of its own
-        assert missing.status_code == 404
+    assert missing.status_code == 404
     assert fine.text == "fine 3"
 
 
-@every_framework
+@every_framework_with_error_handlers
 def test_an_exception_the_apps_own_handler_answers_stays_a_response(
     framework: Framework,
 ) -> None:
-    if framework.name == "raw-asgi":
-        pytest.skip("a raw ASGI app has no error handlers")
     with dispatch_sync(mounts_of(framework)) as client:
         response = client.get(framework.url("handled"))
 
@@ -179,12 +177,10 @@ def test_an_exception_the_apps_own_handler_answers_stays_a_response(
 async def test_an_exception_the_apps_own_handler_answers_stays_a_response_async() -> None:
     async with dispatch(mount_table()) as client:
         statuses = {
-            f.name: (await client.get(f.url("handled"))).status_code
-            for f in FRAMEWORKS
-            if f.name != "raw-asgi"
+            f.name: (await client.get(f.url("handled"))).status_code for f in WITH_ERROR_HANDLERS
         }
 
-    assert statuses == {f.name: f.handled_status for f in FRAMEWORKS if f.name != "raw-asgi"}
+    assert statuses == {f.name: f.handled_status for f in WITH_ERROR_HANDLERS}
 
 
 # --- Each request gets its own view's exception ------------------------------------------
