@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from flask import Flask, request, url_for
 from playwright.sync_api import Browser, Page, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
-from pytest_asgi_dispatch import LiveServer
+from pytest_asgi_dispatch import LiveServer, _browser
 from pytest_asgi_dispatch._browser import ChromiumNotFound, chromium_launch_options, find_chromium
 
 # Every wait in these tests is bounded by this many milliseconds (Playwright's unit).
@@ -47,6 +48,83 @@ def site(name: str) -> Flask:
         return "set", 200, {"Set-Cookie": f"{name}_session=1; Path=/"}
 
     return app
+
+
+# Which Chromium: the environment variable, the ini option, then the usual places.
+
+ENV = "PYTEST_ASGI_DISPATCH_CHROMIUM"
+
+
+def test_the_environment_variable_beats_the_ini_option() -> None:
+    chromium = chromium_path()
+
+    assert find_chromium({ENV: chromium}, "/nonexistent/chromium") == chromium
+
+
+def test_the_ini_option_beats_the_usual_places(tmp_path: Path) -> None:
+    mine = tmp_path / "my-chromium"
+    mine.write_text("#!/bin/sh\n")
+    mine.chmod(0o755)
+
+    assert find_chromium({}, str(mine)) == str(mine)
+
+
+def test_a_command_name_is_looked_up_on_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine = tmp_path / "google-chrome"
+    mine.write_text("#!/bin/sh\n")
+    mine.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+
+    assert find_chromium({}, "google-chrome") == str(mine)
+
+
+@pytest.mark.parametrize("named_by", [ENV, "asgi_chromium"])
+def test_a_named_chromium_that_is_missing_is_an_error_naming_the_setting(named_by: str) -> None:
+    environ, configured = (
+        ({ENV: "nowhere/chromium"}, "") if named_by == ENV else ({}, "nowhere/chromium")
+    )
+
+    with pytest.raises(ValueError, match=f"^{named_by} names ") as error:
+        find_chromium(environ, configured)
+
+    assert str(error.value) == (
+        f"{named_by} names 'nowhere/chromium', which is not an executable file or a command "
+        "on PATH; point it at a Chromium, or unset it to use /usr/bin/chromium"
+    )
+
+
+def test_without_a_chromium_the_error_says_how_to_get_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Stands for a machine without Chromium.
+    monkeypatch.setattr(_browser, "_DEFAULT_CHROMIUMS", ("/nonexistent/chromium", "no-chromium"))
+
+    with pytest.raises(ChromiumNotFound) as error:
+        find_chromium({ENV: " "}, "")
+
+    assert str(error.value) == (
+        "no Chromium found (/nonexistent/chromium or no-chromium on PATH); install Debian's "
+        "(apt-get install chromium), or name one with the asgi_chromium ini option or the "
+        "PYTEST_ASGI_DISPATCH_CHROMIUM environment variable"
+    )
+
+
+@pytest.mark.parametrize(("uid", "sandbox"), [(0, False), (1000, True)])
+def test_chromium_runs_without_its_sandbox_only_as_root(
+    monkeypatch: pytest.MonkeyPatch, uid: int, sandbox: bool
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: uid)  # both users, whoever runs the tests
+
+    options = chromium_launch_options("/usr/bin/chromium")
+
+    assert options["executable_path"] == "/usr/bin/chromium"
+    assert ("--no-sandbox" not in options["args"]) is sandbox
+    assert {"--disable-background-networking", "--no-first-run"} <= set(options["args"])
+
+
+# url_for() and chromium_args in a real Chromium.
 
 
 @pytest.fixture(scope="module")

@@ -190,17 +190,10 @@ def test_without_a_chromium_browser_tests_are_skipped_saying_how_to_get_one(
     )
 
 
-@pytest.mark.parametrize(
-    ("setting", "named"),
-    [("PYTEST_ASGI_DISPATCH_CHROMIUM", "environment"), ("asgi_chromium", "ini")],
-)
-def test_a_named_chromium_that_is_missing_fails_naming_the_setting(
-    inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, setting: str, named: str
+def test_a_named_chromium_that_is_missing_fails_the_browser_tests_naming_it(
+    inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if named == "environment":
-        monkeypatch.setenv(setting, "/nonexistent/chromium")
-    else:
-        inner.makeini(INI + f"{setting} = /nonexistent/chromium\n")
+    monkeypatch.setenv("PYTEST_ASGI_DISPATCH_CHROMIUM", "/nonexistent/chromium")
     inner.makepyfile("def test_in_a_browser(page):\n    pass\n")
 
     result = run(inner)
@@ -208,25 +201,11 @@ def test_a_named_chromium_that_is_missing_fails_naming_the_setting(
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         [
-            f"*{setting} names '/nonexistent/chromium', which is not an executable file or a "
-            "command on PATH; point it at a Chromium, or unset it to use /usr/bin/chromium"
+            "*PYTEST_ASGI_DISPATCH_CHROMIUM names '/nonexistent/chromium', which is not an "
+            "executable file or a command on PATH; point it at a Chromium, or unset it to use "
+            "/usr/bin/chromium"
         ]
     )
-
-
-def test_the_environment_variable_beats_the_ini_option(
-    inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, chromium: str
-) -> None:
-    inner.makeini(INI + "asgi_chromium = /nonexistent/chromium\n")
-    monkeypatch.setenv("PYTEST_ASGI_DISPATCH_CHROMIUM", chromium)
-    inner.makepyfile(
-        f"""
-        def test_it(browser_type_launch_args):
-            assert browser_type_launch_args["executable_path"] == {chromium!r}
-        """
-    )
-
-    run(inner).assert_outcomes(passed=1)
 
 
 def test_a_failing_test_leaves_a_screenshot_and_a_trace(
