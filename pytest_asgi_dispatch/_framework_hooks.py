@@ -183,10 +183,15 @@ async def _record_falcon_asgi(
 
 
 def _hook_falcon(app: Any) -> bool:
-    current = app._error_handlers.get(Exception)
+    # Falcon offers no public way to read a handler back: these two names have held
+    # since Falcon 3.0. Should they go, the app is mounted without a hook, as before.
+    handlers = getattr(app, "_error_handlers", None)
+    default = getattr(app, "_python_error_handler", None)
+    if not isinstance(handlers, dict) or default is None:
+        return False
+    current = handlers.get(Exception)
     if isinstance(current, partial) and current.func in _FALCON_RECORDERS:
         return True  # mounted before
-    default = app._python_error_handler
     if current != default:
         return False  # the app's own handler answers every exception
     asgi = sys.modules.get("falcon.asgi")
