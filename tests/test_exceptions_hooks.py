@@ -436,3 +436,21 @@ async def test_async_client_django_logs_errors_outside_the_tests_transaction(
 
     (failure,) = errors_logged_to_the_database.failures
     assert failure.startswith("OperationalError: database table is locked")
+
+
+@pytest.mark.parametrize(
+    "mounted", [exception_apps.django_asgi, exception_apps.django_wsgi], ids=["asgi", "wsgi"]
+)
+def test_sync_client_django_logs_errors_in_the_tests_transaction(
+    mounted: object,
+    a_row_written_by_the_test: Item,
+    errors_logged_to_the_database: RowPerError,
+) -> None:
+    # The sync client runs Django, its error handling included, on the test's thread and
+    # connection: the row its logging writes is in the test's transaction (issue 9, 12).
+    with dispatch_sync({"/django": mounted}) as client, pytest.raises(Boom, match="boom 8"):
+        client.get("/django/boom/8/")
+
+    assert errors_logged_to_the_database.failures == []
+    logged = Item.objects.filter(name="logged: Internal Server Error: /django/boom/8/")
+    assert logged.count() == 1
