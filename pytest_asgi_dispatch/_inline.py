@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import operator
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -121,11 +122,30 @@ class InlineCall:
         self._slot = self._context.run(self._recording.__enter__)
         self._error: BaseException | None = None
         self._finished = False
+        self._sparing = True
 
     def step(self, function: Callable[..., T], *args: Any) -> T:
-        """Run part of the app's work in the request's context, sparing the test's connection."""
-        with sparing_this_threads_connections():
+        """Run part of the app's work in the request's context, sparing the test's connection.
+
+        After the first step, only while Django serves the request: sparing costs two
+        signal reconnections each way, and only Django sends the signals it guards against.
+        """
+        if not self._sparing:
             return self._context.run(function, *args)
+        try:
+            with sparing_this_threads_connections():
+                return self._context.run(function, *args)
+        finally:
+            self._sparing = self._django_is_serving()
+
+    def _django_is_serving(self) -> bool:
+        """Whether a Django handler took this request and has not finished it.
+
+        Django sets the URLconf (asgiref's `Local`, kept in this request's context) as it
+        starts a request, and resets it on `request_finished`.
+        """
+        urls = sys.modules.get("django.urls")
+        return urls is not None and self._context.run(urls.get_urlconf) is not None
 
     def pull(self, next_chunk: Callable[[], bytes | None]) -> bytes | None:
         """`step(next_chunk)`: None at the body's end, or once the app raised (kept for later)."""
@@ -282,15 +302,19 @@ class _WSGIRunner:
         environ = build_environ(scope, _RequestBody(chunks))  # type: ignore[arg-type]
         response = _WSGIResponse(self._wsgi, environ, self._key)
         first = call.pull(response.start)
+        if response.raised_after_body is not None:
+            call.fail(response.raised_after_body)
         if response.status is None:  # the app raised, or returned, before start_response
             if not call.failed:
                 call.fail(response.never_started())
             return call.failed_before_responding()
-        if first is None:  # the app is done with the response already
+        if response.complete or call.failed:  # the app is done with the response already
             call.finish(complete=response.complete)
+            body = b"" if first is None or call.is_head else first
             return httpx.Response(
-                response.status, headers=response.headers, stream=httpx.ByteStream(b"")
+                response.status, headers=response.headers, stream=httpx.ByteStream(body)
             )
+        assert first is not None  # else the app is done or failed
         return httpx.Response(
             response.status, headers=response.headers, stream=InlineStream(call, first, response)
         )
@@ -315,6 +339,7 @@ class _WSGIResponse:
         self._iterable: Iterable[bytes] = ()
         self._chunks: Iterator[bytes] = iter(())
         self.complete = False
+        self.raised_after_body: Exception | None = None  # by `close()`, when `start` read all
         self._closed = False
 
     def start_response(
@@ -337,7 +362,16 @@ class _WSGIResponse:
             self._closed = True
             raise
         self._chunks = iter(self._iterable)
-        return self.next_chunk()
+        first = self.next_chunk()
+        if first is not None and operator.length_hint(self._chunks, -1) == 0:
+            # A list's iterator (Django's responses) says it is done: read to the end now,
+            # saving the client a step for the end of a body whose end is known.
+            try:
+                while (chunk := self.next_chunk()) is not None:
+                    first += chunk
+            except Exception as exc:
+                self.raised_after_body = exc
+        return first
 
     def next_chunk(self) -> bytes | None:
         """The next non-empty chunk of the body; None at its end, the iterable closed."""

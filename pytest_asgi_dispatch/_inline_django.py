@@ -103,8 +103,9 @@ class _StreamedBody:
     """A streaming response's body, closed as the ASGI handler closes it.
 
     At the end, or when the client leaves, the parts' iterator is closed, then the
-    response (`request_finished`). When the iterator raises, only the iterator is closed:
-    the ASGI handler raises before it gets to close the response.
+    response (`request_finished`). When the iterator raises, the response is left open:
+    the ASGI handler raises before it gets to close it (the body file is closed all
+    the same, where the ASGI handler leaves it to the garbage collector's warning).
     """
 
     def __init__(self, response: HttpResponseBase, body_file: Any, parts: _StreamedParts):
@@ -119,8 +120,11 @@ class _StreamedBody:
             chunk = self._parts.next_chunk()
         except BaseException:
             self._closed = True
-            with contextlib.suppress(Exception):
-                self._parts.close()
+            try:
+                with contextlib.suppress(Exception):
+                    self._parts.close()
+            finally:
+                self._body_file.close()
             raise
         if chunk is None:
             self.complete = True

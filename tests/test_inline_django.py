@@ -246,6 +246,33 @@ def test_the_view_sees_the_rows_a_django_db_test_created(handler: Any, view: str
     assert connection.in_atomic_block  # pytest-django's transaction is still open
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("handler", "view"),
+    [
+        (get_asgi_application, "items"),
+        (get_asgi_application, "events"),  # request_finished comes in a later step
+        (get_wsgi_application, "items"),
+        (get_wsgi_application, "sync-stream"),  # request_finished comes in a later step
+    ],
+)
+def test_djangos_request_signals_leave_the_tests_connection_alone(
+    handler: Any, view: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Django's `close_old_connections` would end pytest-django's transaction; in-memory
+    # SQLite ignores the close, so the check is on the call itself.
+    Item.objects.create(name="apple")
+    checks: list[int] = []
+    monkeypatch.setattr(
+        connection, "close_if_unusable_or_obsolete", lambda: checks.append(threading.get_ident())
+    )
+
+    with dispatch_sync({"/shop": handler()}) as client:
+        client.get(f"/shop/{view}/")
+
+    assert checks == []
+
+
 # --- signals ----------------------------------------------------------------------------
 
 
