@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import functools
 import gc
 import os
 import platform
@@ -289,6 +291,95 @@ def bench_sync_clients(settings: Settings) -> None:
     )
 
 
+# 2b. The sync client on Flask and Django, which run on the test's thread.
+
+
+class _CannedResponse(httpx.BaseTransport):
+    """httpx's floor: a transport that answers at once and runs no app at all."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"hello, world")
+
+
+def _ok_per_second(get: Callable[[], Any], count: int) -> float:
+    """Requests per second of `get()`, each checked for a 200 (any framework's response)."""
+    start = time.perf_counter()
+    for _ in range(count):
+        if get().status_code != 200:
+            raise AssertionError("the hello view did not answer 200")
+    return count / (time.perf_counter() - start)
+
+
+def _rate(values: list[float]) -> str:
+    rate = statistics.median(values)
+    return f"{rate:,.0f} req/s ({1e6 / rate:,.0f} µs)"
+
+
+def bench_sync_frameworks(settings: Settings) -> None:
+    import django.test
+    from frameworks import HELLO, django_handlers, flask_app
+
+    django_asgi, django_wsgi = django_handlers()
+    mounts = {"Flask": flask_app, "Django ASGI": django_asgi, "Django WSGI": django_wsgi}
+    wsgi_of = {"Flask": flask_app, "Django ASGI": django_wsgi, "Django WSGI": django_wsgi}
+    own_clients = {
+        "Flask": ("Flask's `app.test_client()`", flask_app.test_client()),
+        "Django": ("`django.test.Client`", django.test.Client()),
+    }
+    with contextlib.ExitStack() as stack:
+        gets: dict[str, Callable[[], Any]] = {}
+        floor = stack.enter_context(httpx.Client(transport=_CannedResponse()))
+        gets["floor"] = lambda: floor.get("http://testserver/hello")
+        for name, app in mounts.items():
+            ours = stack.enter_context(dispatch_sync({"/": app}))
+            wsgi = stack.enter_context(
+                httpx.Client(
+                    transport=httpx.WSGITransport(wsgi_of[name]), base_url="http://testserver"
+                )
+            )
+            gets[f"ours on {name}"] = functools.partial(ours.get, "/hello")
+            gets[f"{name} WSGITransport"] = functools.partial(wsgi.get, "/hello")
+        for name, (_, client) in own_clients.items():
+            gets[name] = functools.partial(client.get, "/hello")
+        for get in gets.values():  # warm up, and check the answer
+            response = get()
+            body = response.data if hasattr(response, "data") else response.content  # Werkzeug's
+            assert body == HELLO.encode(), body
+        results: dict[str, list[float]] = {name: [] for name in gets}
+        for _ in range(settings.rounds):  # interleaved, so drift hits all alike
+            for name, get in gets.items():
+                results[name].append(_ok_per_second(get, settings.sync_requests))
+    for name in mounts:
+        ours, wsgi = results[f"ours on {name}"], results[f"{name} WSGITransport"]
+        framework = name.split()[0]
+        own_name, _ = own_clients[framework]
+        ratio = statistics.median(ours) / statistics.median(wsgi)
+        row(
+            f"`dispatch_sync()` on {name} vs httpx `WSGITransport`",
+            _rate(ours),
+            f"{_rate(wsgi)} (`WSGITransport` on the {framework} WSGI app)",
+            f"{ratio:.2f}x",
+            "≥ 0.9x",
+            ratio >= 0.9,
+        )
+        row(
+            f"`dispatch_sync()` on {name} vs {own_name} (reference)",
+            _rate(ours),
+            f"{_rate(results[framework])} ({own_name})",
+            f"{statistics.median(ours) / statistics.median(results[framework]):.2f}x",
+            "(reference)",
+            None,
+        )
+    row(
+        "httpx `Client` floor: a transport returning a canned response",
+        "",
+        _rate(results["floor"]),
+        "",
+        "(floor)",
+        None,
+    )
+
+
 # 3. Setup: three apps with lifespans up and answering.
 
 THREE = {"/first": first, "/second": second, "/third": third}
@@ -469,6 +560,7 @@ CASES: dict[str, Callable[[Settings], None]] = {
     "raw": bench_raw_dispatch,
     "async": bench_async_clients,
     "sync": bench_sync_clients,
+    "sync-frameworks": bench_sync_frameworks,
     "setup": bench_setup,
     "memory": bench_memory,
     "upload": bench_upload_memory,
