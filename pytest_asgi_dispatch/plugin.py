@@ -9,7 +9,7 @@ from typing import Any, NoReturn
 import httpx
 import pytest
 
-from . import _runners
+from . import _runners, _sites
 from ._client import DEFAULT_BASE_URL, as_dispatcher, dispatch, dispatch_sync
 from ._config import DISPATCH_SCOPES, Settings, import_apps, missing_apps_message
 from ._errors import MountError
@@ -58,9 +58,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     try:
-        config.stash[_settings_key] = Settings.from_ini(config.getini)
+        settings = config.stash[_settings_key] = Settings.from_ini(config.getini)
     except ValueError as exc:
         raise pytest.UsageError(f"pytest-asgi-dispatch: {exc}") from None
+    # The table of pytest_asgi_dispatch.django.Client() when given none, imported on first use.
+    config.add_cleanup(
+        _sites.use_ini_table(
+            settings.apps,
+            startup_timeout=settings.startup_timeout,
+            shutdown_timeout=settings.shutdown_timeout,
+        )
+    )
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Shut down the apps that clients made per test (Django's) kept running."""
+    _sites.close_sites()
 
 
 def _settings(config: pytest.Config) -> Settings:
