@@ -18,6 +18,7 @@ Importing this module imports Django.
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 from collections.abc import Iterator, Mapping
 from functools import partial
@@ -27,7 +28,11 @@ from urllib.parse import quote
 import httpx
 from django.core.handlers.base import BaseHandler  # type: ignore[import-untyped]
 from django.core.handlers.wsgi import WSGIRequest  # type: ignore[import-untyped]
-from django.http import HttpResponse, StreamingHttpResponse  # type: ignore[import-untyped]
+from django.http import (  # type: ignore[import-untyped]
+    HttpResponse,
+    HttpResponseBase,
+    StreamingHttpResponse,
+)
 from django.http.cookie import SimpleCookie  # type: ignore[import-untyped]
 from django.test import Client as DjangoClient  # type: ignore[import-untyped]
 from django.test.client import ClientHandler, FakePayload  # type: ignore[import-untyped]
@@ -257,14 +262,15 @@ def _django_response(answer: httpx.Response) -> Any:
     streaming = not isinstance(answer.stream, httpx.ByteStream) and (
         "content-length" not in answer.headers
     )
+    response: HttpResponseBase
     if streaming:
-        response = StreamingHttpResponse(_body_of(answer), status=answer.status_code)
+        response = _StreamingResponse(_body_of(answer), status=answer.status_code)
     else:
         try:
             content = b"".join(answer.iter_raw())
         finally:
             answer.close()
-        response = HttpResponse(content, status=answer.status_code)
+        response = _Response(content, status=answer.status_code)
     del response.headers["Content-Type"]  # Django's default; the app's own, if any, below
     cookies = SimpleCookie()
     joined: dict[str, str] = {}
@@ -283,6 +289,29 @@ def _django_response(answer: httpx.Response) -> Any:
     if location is not None:
         response.url = location  # what Django's redirects have, for assertRedirects and follow
     return response
+
+
+class _NoRequestFinished:
+    """`close()` without Django's `request_finished`: Django served no request here.
+
+    The signal's receivers would close the test's database connection, as Django's
+    test client knows for its own responses (it disconnects them around `close()`).
+    """
+
+    def close(self) -> None:
+        for closer in self._resource_closers:  # type: ignore[attr-defined]
+            with contextlib.suppress(Exception):  # as Django's own close() does
+                closer()
+        self._resource_closers.clear()  # type: ignore[attr-defined]
+        self.closed = True
+
+
+class _Response(_NoRequestFinished, HttpResponse):  # type: ignore[misc]
+    """Another app's response, read whole."""
+
+
+class _StreamingResponse(_NoRequestFinished, StreamingHttpResponse):  # type: ignore[misc]
+    """Another app's response of unknown length, read as the test reads it."""
 
 
 def _body_of(answer: httpx.Response) -> Iterator[bytes]:
