@@ -30,11 +30,12 @@ from a2wsgi.wsgi import build_environ
 from . import _handled
 from ._apps import WSGIAdapter, has_content_length, with_whole_body
 from ._django import sparing_this_threads_connections
+from ._observe import Observation, Observer, begin_inline
 from ._routing import Dispatcher, Route
 from ._types import Scope
 
 if TYPE_CHECKING:
-    from ._transport import StreamingTransport
+    from ._transport import _StreamingTransport as StreamingTransport
 
 __all__ = ["InlineCall", "InlinePath", "InlineStream"]
 
@@ -66,7 +67,8 @@ class InlinePath:
     def handle(self, request: httpx.Request) -> httpx.Response | None:
         if self._dispatcher is None:
             return None
-        resolved = self._dispatcher.resolve(self._transport._scope_for(request))
+        request_scope = self._transport._scope_for(request)
+        resolved = self._dispatcher.resolve(request_scope)
         if resolved is None:
             return None  # the Dispatcher's 404, from the event loop
         route, scope = resolved
@@ -76,7 +78,12 @@ class InlinePath:
             runner = self._runners[route] = self._runner_for(route)
         if runner is None:
             return None
-        return runner(request, scope, InlineCall(request, self._transport.raise_app_exceptions))
+        call = InlineCall(request, self._transport)
+        if self._dispatcher.observer is not None:  # the trace: see _observe
+            outer = self._dispatcher.route_for(request_scope)  # the mount named in the trace
+            key = None if outer is None else outer.key
+            call.observe(self._dispatcher.observer, key, request_scope)
+        return runner(request, scope, call)
 
     def _runner_for(self, route: Route) -> Runner | None:
         """How to run `route`'s app here, looking through our own wrappers; None: not at all."""
@@ -113,13 +120,15 @@ class Body(Protocol):
 class InlineCall:
     """One request run on the calling thread: its context, its `_handled` slot, its outcome."""
 
-    def __init__(self, request: httpx.Request, raise_app_exceptions: bool) -> None:
+    def __init__(self, request: httpx.Request, transport: StreamingTransport) -> None:
         self.request = request
         self.is_head = request.method == "HEAD"
-        self._raise_app_exceptions = raise_app_exceptions
+        self._raise_app_exceptions = transport.raise_app_exceptions
+        self.http = transport.http  # the client's library: its responses and errors
         self._context = contextvars.copy_context()
         self._recording = _handled.recording()
         self._slot = self._context.run(self._recording.__enter__)
+        self._observation: Observation | None = None  # while a trace observes it
         self._error: BaseException | None = None
         self._finished = False
         self._sparing = True
@@ -137,6 +146,15 @@ class InlineCall:
                 return self._context.run(function, *args)
         finally:
             self._sparing = self._django_is_serving()
+
+    def observe(self, observer: Observer, mount: str | None, scope: Scope) -> None:
+        """Tell `observer` of this request as it begins, as the Dispatcher would."""
+        self._observation = begin_inline(observer, mount, scope, self._context)
+
+    def responded(self, status: int) -> None:
+        """The app's response started, with `status` (for the trace)."""
+        if self._observation is not None and self._observation.status is None:
+            self._observation.status = status
 
     def _django_is_serving(self) -> bool:
         """Whether a Django handler took this request and has not finished it.
@@ -178,10 +196,12 @@ class InlineCall:
         self._finished = True
         self._context.run(self._recording.__exit__, None, None, None)
         error = self._error or self._slot.exception
+        if self._observation is not None:
+            self._observation.end(error)
         if error is not None and self._raise_app_exceptions:
             raise error
         if self._error is not None and not complete:
-            raise httpx.RemoteProtocolError(
+            raise self.http.RemoteProtocolError(
                 f"the app raised {type(self._error).__name__}: {self._error} before "
                 f"completing the response to {self.request.method} {self.request.url}",
                 request=self.request,
@@ -196,11 +216,18 @@ class InlineCall:
     def failed_before_responding(self) -> httpx.Response:
         """Raise the app's exception; without `raise_app_exceptions`, a bare 500 instead."""
         self.finish(complete=True)
-        return httpx.Response(500, stream=httpx.ByteStream(b""))
+        return self.http.Response(500, stream=self.http.ByteStream(b""))
+
+    def streamed(self, first: bytes, body: Body) -> httpx.SyncByteStream:
+        """The response body for the client: `first`, then `body` pulled as it is read."""
+        stream = self.http.flavour(InlineStream, self.http.SyncByteStream)(self, first, body)
+        return stream  # type: ignore[return-value]  # an InlineStream, flavoured
 
 
-class InlineStream(httpx.SyncByteStream):
+class InlineStream:
     """A response body pulled from the app chunk by chunk, on the calling thread.
+
+    Flavoured with the client library's `SyncByteStream` (`InlineCall.streamed`).
 
     At the end the app's exception, if any, is raised; a response the client closes
     early raises nothing, as on the event-loop path.
@@ -308,15 +335,16 @@ class _WSGIRunner:
             if not call.failed:
                 call.fail(response.never_started())
             return call.failed_before_responding()
+        call.responded(response.status)
         if response.complete or call.failed:  # the app is done with the response already
             call.finish(complete=response.complete)
             body = b"" if first is None or call.is_head else first
-            return httpx.Response(
-                response.status, headers=response.headers, stream=httpx.ByteStream(body)
+            return call.http.Response(
+                response.status, headers=response.headers, stream=call.http.ByteStream(body)
             )
         assert first is not None  # else the app is done or failed
-        return httpx.Response(
-            response.status, headers=response.headers, stream=InlineStream(call, first, response)
+        return call.http.Response(
+            response.status, headers=response.headers, stream=call.streamed(first, response)
         )
 
 

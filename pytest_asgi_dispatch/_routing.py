@@ -18,6 +18,7 @@ from ._apps import WSGIAdapter, as_asgi3
 from ._django import close_what_requests_open
 from ._errors import MountError
 from ._lifespan import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT, Lifespans, State
+from ._observe import Observer, serve_observed
 from ._types import ASGIApp, Receive, Scope, Send
 
 __all__ = ["Dispatcher", "Route"]
@@ -63,6 +64,8 @@ class Dispatcher:
         self._depth = 0
         self._path_routes: dict[str, Route | None] = {}  # path-only lookups remembered
         self._lifespans_running = False
+        # Told of every http and websocket exchange while set: see _observe (the trace).
+        self.observer: Observer | None = None
         for key, value in mounts.items():
             self._add(key, value)
         close_what_requests_open()  # with Django loaded: see _django
@@ -125,10 +128,15 @@ class Dispatcher:
             await self._serve_lifespan(receive, send)
             return
         route = self.route_for(scope)
+        app: ASGIApp
         if route is None:
-            await self._not_found(scope, send)
-            return
-        await route.app(_scope_for(route, scope), receive, send)
+            app, app_scope, key = self._not_found, scope, None
+        else:
+            app, app_scope, key = route.app, _scope_for(route, scope), route.key
+        if self.observer is None:
+            await app(app_scope, receive, send)
+        else:  # the trace: see _observe
+            await serve_observed(self.observer, key, scope, app, app_scope, receive, send)
 
     def lifespans(
         self,
@@ -218,7 +226,7 @@ class Dispatcher:
             return
         await send({"type": "lifespan.shutdown.complete"})
 
-    async def _not_found(self, scope: Scope, send: Send) -> None:
+    async def _not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = (
             f"No app is mounted for {scope['path']} (host {_request_host(scope)}).\n"
             "Mounted routes:\n" + "".join(f"  {r.describe()}\n" for r in self.routes)

@@ -7,12 +7,14 @@ import pytest_asgi_dispatch
 
 def test_public_names_are_exactly_these() -> None:
     assert pytest_asgi_dispatch.__all__ == [
+        "Call",
         "Dispatcher",
         "LifespanError",
         "LiveServer",
         "MountError",
         "StreamingTransport",
         "SyncStreamingTransport",
+        "Trace",
         "dispatch",
         "dispatch_sync",
     ]
