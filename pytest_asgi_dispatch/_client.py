@@ -10,10 +10,12 @@ import anyio
 import httpx
 from anyio.from_thread import start_blocking_portal
 
+from ._client_library import HttpClient, client_library
 from ._lifespan import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT
 from ._observe import Observer, observed_by
+from ._outbound import OutboundMode, check_outbound_mode, serving_outbound_sync, with_outbound
 from ._routing import Dispatcher
-from ._transport import StreamingTransport, SyncStreamingTransport
+from ._transport import transports_for
 
 __all__ = ["DEFAULT_BASE_URL", "dispatch", "dispatch_sync"]
 
@@ -32,23 +34,29 @@ async def dispatch(
     startup_timeout: float | None = DEFAULT_STARTUP_TIMEOUT,
     shutdown_timeout: float | None = DEFAULT_SHUTDOWN_TIMEOUT,
     raise_app_exceptions: bool = True,
+    http_client: HttpClient = "auto",
     trace: Observer | None = None,
+    outbound: OutboundMode = "off",
     **client_options: Any,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """Run every mounted app's lifespan and yield an `httpx.AsyncClient` for them all.
 
     `trace`: a `Trace` that records every exchange the apps serve while the client is
-    open. Extra keyword arguments go to `httpx.AsyncClient`.
+    open. `http_client`: "httpx", "httpx2", or "auto" (httpx2 when it is installed): the
+    client is then that library's `AsyncClient`. Extra keyword arguments go to it.
     """
     dispatcher = as_dispatcher(mounts)
-    transport = StreamingTransport(dispatcher, raise_app_exceptions=raise_app_exceptions)
+    http = client_library(http_client)
+    transport = transports_for(http)[0](dispatcher, raise_app_exceptions=raise_app_exceptions)
     lifespans = dispatcher.lifespans(
         startup_timeout=startup_timeout, shutdown_timeout=shutdown_timeout
     )
+    # outbound: HTTP calls the apps make to mounted hosts, served in-process (_outbound).
+    lifespans = with_outbound(lifespans, dispatcher, check_outbound_mode(outbound), base_url)
     async with (
         _in_a_task_of_its_own(lifespans, transport.runtime.spawn),
         observed_by(dispatcher, trace),
-        httpx.AsyncClient(transport=transport, base_url=base_url, **client_options) as client,
+        http.AsyncClient(transport=transport, base_url=base_url, **client_options) as client,
     ):
         yield client  # the client's exit closes every response, shielded (the transport's)
 
@@ -115,26 +123,31 @@ def dispatch_sync(
     startup_timeout: float | None = DEFAULT_STARTUP_TIMEOUT,
     shutdown_timeout: float | None = DEFAULT_SHUTDOWN_TIMEOUT,
     raise_app_exceptions: bool = True,
+    http_client: HttpClient = "auto",
     backend: str = "asyncio",
     trace: Observer | None = None,
+    outbound: OutboundMode = "off",
     **client_options: Any,
 ) -> Iterator[httpx.Client]:
-    """Like `dispatch()`, for sync code: yield an `httpx.Client`.
+    """Like `dispatch()`, for sync code: yield an `httpx.Client` (httpx2's, per `http_client`).
 
     The apps run on an event loop in a background thread (an anyio blocking portal on
     `backend`); Django's thread-sensitive code runs on the calling thread.
     """
     dispatcher = as_dispatcher(mounts)
+    http = client_library(http_client)
+    async_transport, sync_transport = transports_for(http)
     with (
         start_blocking_portal(backend) as portal,
         portal.wrap_async_context_manager(
             dispatcher.lifespans(startup_timeout=startup_timeout, shutdown_timeout=shutdown_timeout)
         ),
         observed_by(dispatcher, trace),
+        serving_outbound_sync(dispatcher, check_outbound_mode(outbound), base_url, portal),
     ):
-        transport = StreamingTransport(dispatcher, raise_app_exceptions=raise_app_exceptions)
-        with httpx.Client(
-            transport=SyncStreamingTransport(transport, portal),
+        transport = async_transport(dispatcher, raise_app_exceptions=raise_app_exceptions)
+        with http.Client(
+            transport=sync_transport(transport, portal),
             base_url=base_url,
             **client_options,
         ) as client:

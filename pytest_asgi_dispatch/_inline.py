@@ -35,7 +35,7 @@ from ._routing import Dispatcher, Route
 from ._types import Scope
 
 if TYPE_CHECKING:
-    from ._transport import StreamingTransport
+    from ._transport import _StreamingTransport as StreamingTransport
 
 __all__ = ["InlineCall", "InlinePath", "InlineStream"]
 
@@ -78,7 +78,7 @@ class InlinePath:
             runner = self._runners[route] = self._runner_for(route)
         if runner is None:
             return None
-        call = InlineCall(request, self._transport.raise_app_exceptions)
+        call = InlineCall(request, self._transport)
         if self._dispatcher.observer is not None:  # the trace: see _observe
             outer = self._dispatcher.route_for(request_scope)  # the mount named in the trace
             key = None if outer is None else outer.key
@@ -120,10 +120,11 @@ class Body(Protocol):
 class InlineCall:
     """One request run on the calling thread: its context, its `_handled` slot, its outcome."""
 
-    def __init__(self, request: httpx.Request, raise_app_exceptions: bool) -> None:
+    def __init__(self, request: httpx.Request, transport: StreamingTransport) -> None:
         self.request = request
         self.is_head = request.method == "HEAD"
-        self._raise_app_exceptions = raise_app_exceptions
+        self._raise_app_exceptions = transport.raise_app_exceptions
+        self.http = transport.http  # the client's library: its responses and errors
         self._context = contextvars.copy_context()
         self._recording = _handled.recording()
         self._slot = self._context.run(self._recording.__enter__)
@@ -200,7 +201,7 @@ class InlineCall:
         if error is not None and self._raise_app_exceptions:
             raise error
         if self._error is not None and not complete:
-            raise httpx.RemoteProtocolError(
+            raise self.http.RemoteProtocolError(
                 f"the app raised {type(self._error).__name__}: {self._error} before "
                 f"completing the response to {self.request.method} {self.request.url}",
                 request=self.request,
@@ -215,11 +216,18 @@ class InlineCall:
     def failed_before_responding(self) -> httpx.Response:
         """Raise the app's exception; without `raise_app_exceptions`, a bare 500 instead."""
         self.finish(complete=True)
-        return httpx.Response(500, stream=httpx.ByteStream(b""))
+        return self.http.Response(500, stream=self.http.ByteStream(b""))
+
+    def streamed(self, first: bytes, body: Body) -> httpx.SyncByteStream:
+        """The response body for the client: `first`, then `body` pulled as it is read."""
+        stream = self.http.flavour(InlineStream, self.http.SyncByteStream)(self, first, body)
+        return stream  # type: ignore[return-value]  # an InlineStream, flavoured
 
 
-class InlineStream(httpx.SyncByteStream):
+class InlineStream:
     """A response body pulled from the app chunk by chunk, on the calling thread.
+
+    Flavoured with the client library's `SyncByteStream` (`InlineCall.streamed`).
 
     At the end the app's exception, if any, is raised; a response the client closes
     early raises nothing, as on the event-loop path.
@@ -331,12 +339,12 @@ class _WSGIRunner:
         if response.complete or call.failed:  # the app is done with the response already
             call.finish(complete=response.complete)
             body = b"" if first is None or call.is_head else first
-            return httpx.Response(
-                response.status, headers=response.headers, stream=httpx.ByteStream(body)
+            return call.http.Response(
+                response.status, headers=response.headers, stream=call.http.ByteStream(body)
             )
         assert first is not None  # else the app is done or failed
-        return httpx.Response(
-            response.status, headers=response.headers, stream=InlineStream(call, first, response)
+        return call.http.Response(
+            response.status, headers=response.headers, stream=call.streamed(first, response)
         )
 
 

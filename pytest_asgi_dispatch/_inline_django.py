@@ -37,7 +37,7 @@ from django.urls import (  # type: ignore[import-untyped]
 )
 from django.urls import get_urlconf, set_script_prefix, set_urlconf
 
-from ._inline import InlineCall, InlineStream, PortalCall
+from ._inline import InlineCall, PortalCall
 from ._types import Scope
 
 __all__ = ["DjangoRunner"]
@@ -65,10 +65,10 @@ class DjangoRunner:
         headers = _headers_of(response)
         if isinstance(body, bytes):
             call.finish(complete=True)
-            stream = httpx.ByteStream(b"" if call.is_head else body)
-            return httpx.Response(response.status_code, headers=headers, stream=stream)
-        return httpx.Response(
-            response.status_code, headers=headers, stream=InlineStream(call, b"", body)
+            stream = call.http.ByteStream(b"" if call.is_head else body)
+            return call.http.Response(response.status_code, headers=headers, stream=stream)
+        return call.http.Response(
+            response.status_code, headers=headers, stream=call.streamed(b"", body)
         )
 
     def _respond(

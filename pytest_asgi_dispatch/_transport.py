@@ -1,17 +1,19 @@
-"""Streaming httpx transports for an ASGI app: async, and sync over an anyio portal.
+"""Streaming transports for an ASGI app, for httpx and httpx2: async, and sync over a portal.
 
 httpx's own `ASGITransport` runs the app to completion before it returns the
 response, so an endless stream (server-sent events) never returns. Here each request
 runs the app in a task of its own and the response is returned as soon as the app
 sends `http.response.start`; the body is read as the app sends it.
+
+An exchange has two sides: `_AppSide` is what the app calls (`receive`, `send`, with
+the checks a server makes), `_ClientSide` what the transport reads (the response start,
+the body, the outcome). The transports are written once, against `ClientLibrary`;
+`StreamingTransport` and `SyncStreamingTransport` are httpx's, and `transports_for()`
+gives another library's (see `_client_library`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import contextvars
-import sys
 import threading
 from collections import deque
 from collections.abc import (
@@ -24,20 +26,28 @@ from collections.abc import (
     Sequence,
 )
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from functools import cache
+from typing import Any, TypeVar, cast
 
 import anyio
 import httpx
-import sniffio
 from anyio.from_thread import BlockingPortal
 
+from ._client_library import HTTPX, ClientLibrary
 from ._inline import InlinePath
+from ._runtime import ClientDisconnected, Runtime
 from ._threads import CallingThreadExecutor, run_thread_sensitive_here
 from ._types import ASGIApp, Message
 
-__all__ = ["ClientDisconnected", "StreamingTransport", "SyncStreamingTransport"]
+__all__ = [
+    "ClientDisconnected",
+    "StreamingTransport",
+    "SyncStreamingTransport",
+    "transports_for",
+]
 
 T = TypeVar("T")
+_Runtime = Runtime  # its name before it had a module of its own
 
 # How many messages an app may send ahead of a client that is not reading: enough to
 # never block a normal response, few enough that an endless stream stays small.
@@ -48,10 +58,7 @@ _DISCONNECT_GRACE = 1.0
 # Responses that carry no body whatever their `content-length` says (RFC 9110 6.4.1).
 _BODILESS_STATUSES = (204, 304)
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
-
-
-class ClientDisconnected(OSError):
-    """Raised by `send` when the client closed the response (ASGI spec 2.4)."""
+_DISCONNECT: Message = {"type": "http.disconnect"}
 
 
 class _Flag:
@@ -74,62 +81,49 @@ class _Flag:
             await self._event.wait()
 
 
-class _Exchange:
-    """One request and its response, between httpx and an app running in its own task.
+class _AppSide:
+    """What the app sees of an exchange: `receive` gives it the request body, then
+    `http.disconnect`; `send` checks each message as a server would and hands it on."""
 
-    The app's messages go into a deque; `send` does not yield to the event loop unless
-    the client has fallen `_BUFFERED_MESSAGES` behind, so a plain response costs one
-    task switch. Events are created only when somebody has to wait.
-    """
+    __slots__ = (
+        "_body",
+        "_body_left",
+        "_client",
+        "_complete",
+        "_declared_length",
+        "_is_head",
+        "_next_body",
+        "_read_ahead",
+        "_request_complete",
+        "_started",
+    )
 
-    def __init__(
-        self,
-        request: httpx.Request,
-        body: AsyncIterable[bytes],
-        raise_app_exceptions: bool,
-        runtime: _Runtime,
-    ) -> None:
-        self.request = request
-        self._runtime = runtime
-        self._raise_app_exceptions = raise_app_exceptions
-        self._timeout: float | None = request.extensions.get("timeout", {}).get("read")
-        self._is_head = request.method == "HEAD"
+    def __init__(self, client: _ClientSide, body: AsyncIterable[bytes], read_ahead: bool) -> None:
+        self._client = client
+        self._is_head = client.request.method == "HEAD"
         self._body = aiter(body)
         # Bytes known up front arrive in one message; a streamed body chunk by chunk, each
         # as soon as it is produced (reading ahead would hold a chunk back until the next).
-        self._read_ahead = isinstance(body, httpx.ByteStream)
+        self._read_ahead = read_ahead
         self._next_body: bytes | None = None
         self._request_complete = False
         self._started = False
         self._complete = False
         self._declared_length: int | None = None  # the response's content-length
         self._body_left = 0  # of the declared length
-        self._messages: deque[Message] = deque()
-        self._arrived: anyio.Event | None = None  # the client waits for a message
-        self._drained: anyio.Event | None = None  # the app waits for the client to read
-        self._response_over = _Flag()  # complete, or the client left
-        self._returned = _Flag()
-        self._client_gone = False
-        self._disconnect_told = False  # the app received `http.disconnect` after that
-        self._error: Exception | None = None
-        self.cancel: Callable[[], object] = lambda: None
-
-    # The app's side.
 
     async def run(self, app: ASGIApp, scope: dict[str, Any]) -> None:
+        error: Exception | None = None
         try:
-            await app(scope, self._receive, self._send)
+            await app(scope, self.receive, self.send)
         except Exception as exc:
-            self._error = exc
+            error = exc
         finally:
-            self._returned.set()
-            self._wake_client()
+            self._client.app_returned_with(error)
 
-    async def _receive(self) -> Message:
+    async def receive(self) -> Message:
         if self._request_complete:
-            await self._response_over.wait()
-            self._disconnect_told = self._client_gone
-            return {"type": "http.disconnect"}
+            return await self._client.disconnect()
         if not self._read_ahead:
             body = await self._read_body()
             self._request_complete = body is None
@@ -147,45 +141,24 @@ class _Exchange:
         except StopAsyncIteration:
             return None
 
-    async def _send(self, message: Message) -> None:
-        if self._client_gone:
-            # The scope announces spec 2.3, under which sending to a client that left is
-            # a no-op (as in uvicorn): an app such as Starlette's StreamingResponse learns
-            # of it through `http.disconnect` and finishes cleanly. One that was told and
-            # sends on gets spec 2.4's OSError, rather than looping until it is cancelled.
-            if self._disconnect_told:
-                raise ClientDisconnected("the client closed the response")
-            await self._runtime.yield_to_others()  # to the app's disconnect listener
+    async def send(self, message: Message) -> None:
+        client = self._client
+        if client.gone:
+            await client.sent_after_leaving()
             return
-        self._messages.append(self._checked(message))
-        self._wake_client()
-        if len(self._messages) >= _BUFFERED_MESSAGES:
-            self._drained = anyio.Event()
-            await self._drained.wait()
+        await client.deliver(self._checked(message))
 
     def _checked(self, message: Message) -> Message:
         """The message as the client gets it, after refusing what a server would refuse
         rather than hand httpx a broken response (uvicorn raises the same in `send`)."""
         kind = message.get("type")
-        if kind == "http.response.start":
-            if self._started:
-                raise RuntimeError("the app sent 'http.response.start' twice")
-            status = message.get("status")
-            if not isinstance(status, int):
-                raise RuntimeError(
-                    f"the app sent 'http.response.start' without a status: {message!r}"
-                )
-            self._started = True
-            if not self._is_head and status not in _BODILESS_STATUSES:
-                self._declared_length = _content_length(message.get("headers", ()))
-                self._body_left = self._declared_length or 0
-        elif kind == "http.response.body":
+        if kind == "http.response.body":
             if not self._started:
                 raise RuntimeError("the app sent 'http.response.body' before 'http.response.start'")
             if self._complete:
                 raise RuntimeError("the app sent 'http.response.body' after its last body")
             body = message.get("body", b"")
-            if not isinstance(body, bytes):
+            if body.__class__ is not bytes:
                 # Servers take any bytes-like body. A copy, since the app may refill its
                 # buffer as soon as `send` returns, as a server's socket write copies it.
                 message = {**message, "body": _bytes_of(body, message)}
@@ -194,7 +167,20 @@ class _Exchange:
                 self._check_length(self._declared_length, len(message["body"]), more_body)
             if not more_body:
                 self._complete = True
-                self._response_over.set()
+                self._client.response_complete()
+        elif kind == "http.response.start":
+            if self._started:
+                raise RuntimeError("the app sent 'http.response.start' twice")
+            status = message.get("status")
+            if not isinstance(status, int):
+                raise RuntimeError(
+                    f"the app sent 'http.response.start' without a status: {message!r}"
+                )
+            self._started = True
+            self._client.started = True
+            if not self._is_head and status not in _BODILESS_STATUSES:
+                self._declared_length = _content_length(message.get("headers", ()))
+                self._body_left = self._declared_length or 0
         else:
             raise RuntimeError(f"the app sent an unexpected message {kind!r} on an http scope")
         return message
@@ -213,12 +199,101 @@ class _Exchange:
                 f"{declared - self._body_left} of {declared} bytes"
             )
 
+
+class _ClientSide:
+    """What the transport reads of an exchange: the app's checked messages, kept in a
+    deque, and its outcome.
+
+    The app's `send` does not yield to the event loop unless the client has fallen
+    `_BUFFERED_MESSAGES` behind, so a plain response costs one task switch. Events are
+    created only when somebody has to wait.
+    """
+
+    __slots__ = (
+        "_arrived",
+        "_disconnect_told",
+        "_drained",
+        "_error",
+        "_raise_app_exceptions",
+        "_response_over",
+        "_returned",
+        "_runtime",
+        "_timeout",
+        "cancel",
+        "complete",
+        "gone",
+        "http",
+        "messages",
+        "request",
+        "started",
+    )
+
+    def __init__(
+        self,
+        request: httpx.Request,
+        raise_app_exceptions: bool,
+        runtime: Runtime,
+        http: ClientLibrary,
+    ) -> None:
+        self.request = request
+        self.http = http
+        self._runtime = runtime
+        self._raise_app_exceptions = raise_app_exceptions
+        timeout = request.extensions.get("timeout")
+        self._timeout: float | None = timeout.get("read") if timeout else None
+        self.messages: deque[Message] = deque()
+        self.started = False  # the app sent `http.response.start`
+        self.complete = False  # and its last body
+        self._arrived: anyio.Event | None = None  # the client waits for a message
+        self._drained: anyio.Event | None = None  # the app waits for the client to read
+        self._response_over = _Flag()  # complete, or the client left
+        self._returned = _Flag()
+        self.gone = False  # the client left
+        self._disconnect_told = False  # the app received `http.disconnect` after that
+        self._error: Exception | None = None
+        self.cancel: Callable[[], object] = _nothing
+
+    # What the app's side calls.
+
+    async def deliver(self, message: Message) -> None:
+        messages = self.messages
+        messages.append(message)
+        if self._arrived is not None:
+            self._wake_client()
+        if len(messages) >= _BUFFERED_MESSAGES:
+            self._drained = anyio.Event()
+            await self._drained.wait()
+
+    def response_complete(self) -> None:
+        self.complete = True
+        self._response_over.set()
+
+    async def disconnect(self) -> Message:
+        """`http.disconnect`, once the response is over: complete, or the client left."""
+        await self._response_over.wait()
+        self._disconnect_told = self.gone
+        return dict(_DISCONNECT)
+
+    async def sent_after_leaving(self) -> None:
+        # The scope announces spec 2.3, under which sending to a client that left is
+        # a no-op (as in uvicorn): an app such as Starlette's StreamingResponse learns
+        # of it through `http.disconnect` and finishes cleanly. One that was told and
+        # sends on gets spec 2.4's OSError, rather than looping until it is cancelled.
+        if self._disconnect_told:
+            raise ClientDisconnected("the client closed the response")
+        await self._runtime.yield_to_others()  # to the app's disconnect listener
+
+    def app_returned_with(self, error: Exception | None) -> None:
+        self._error = error
+        self._returned.set()
+        self._wake_client()
+
     def _wake_client(self) -> None:
         if self._arrived is not None:
             self._arrived.set()
             self._arrived = None
 
-    # The client's side.
+    # What the transport calls.
 
     @property
     def app_returned(self) -> bool:
@@ -246,44 +321,45 @@ class _Exchange:
         """
         if not wait:
             for _ in range(2):  # the turns an app that is not waiting on I/O needs to finish
-                if self._messages or self._returned.is_set:
+                if self.messages or self._returned.is_set:
                     break
                 await self._runtime.yield_to_others()
-            if not (self._messages or self._returned.is_set):
+            if not (self.messages or self._returned.is_set):
                 return b"", False
+        with_body = self.request.method != "HEAD"
         parts: list[bytes] = []
         message = await self._take()
         while message is not None:
-            if not self._is_head:
+            if with_body:
                 parts.append(message.get("body", b""))
             if not message.get("more_body", False):
                 message = await self._take()  # None once the app returned
                 continue
-            if not self._messages and not self._returned.is_set:
+            if not self.messages and not self._returned.is_set:
                 return b"".join(parts), False
             message = await self._take()
         self._raise_for_outcome()
-        return b"".join(parts), True
+        return (parts[0] if len(parts) == 1 else b"".join(parts)), True
 
     def _raise_for_outcome(self) -> None:
         if self._error is not None:
             if self._raise_app_exceptions:
                 raise self._error
-            if self._started and not self._complete:
+            if self.started and not self.complete:
                 # Its 500 cannot be sent any more; a server would drop the connection.
-                raise httpx.RemoteProtocolError(
+                raise self.http.RemoteProtocolError(
                     f"the app raised {type(self._error).__name__}: {self._error} before "
                     f"completing the response to {self.request.method} {self.request.url}",
                     request=self.request,
                 ) from self._error
-        elif not self._complete:
-            raise httpx.RemoteProtocolError(
+        elif not self.complete:
+            raise self.http.RemoteProtocolError(
                 "the app returned without completing the response", request=self.request
             )
 
     def leave(self) -> None:
         """The client has gone: the app's `receive` says `http.disconnect`."""
-        self._client_gone = True
+        self.gone = True
         self._response_over.set()
         if self._drained is not None:
             self._drained.set()
@@ -292,10 +368,10 @@ class _Exchange:
         """Close the response: the app sees `http.disconnect`, and is cancelled if it lingers."""
         if not self._returned.is_set:
             self.leave()
-            await _Exchange.end([self])
+            await _ClientSide.end([self])
 
     @staticmethod
-    async def end(exchanges: Sequence[_Exchange]) -> None:
+    async def end(exchanges: Sequence[_ClientSide]) -> None:
         """Wait for the apps whose clients left; cancel those still running after the grace.
 
         Shielded, so that a response given up by cancellation (a cancel scope around the
@@ -315,37 +391,46 @@ class _Exchange:
 
     async def _take(self) -> Message | None:
         """The app's next message, or None once it returned (within httpx's read timeout)."""
-        if not self._messages and not self._returned.is_set:
+        messages = self.messages
+        if not messages and not self._returned.is_set:
             # The app's task runs first: a plain app has responded by the time we resume.
             await self._runtime.yield_to_others()
-        if not self._messages and not self._returned.is_set:
-            self._arrived = anyio.Event()
-            try:
-                with anyio.fail_after(self._timeout):
-                    await self._arrived.wait()
-            except TimeoutError:
-                raise httpx.ReadTimeout(
-                    f"the app sent nothing for {self._timeout} s while answering "
-                    f"{self.request.method} {self.request.url} (httpx's read timeout)",
-                    request=self.request,
-                ) from None
-        if not self._messages:
+            if not messages and not self._returned.is_set:
+                await self._wait_for_a_message()
+        if not messages:
             return None
-        message = self._messages.popleft()
+        message = messages.popleft()
         if self._drained is not None:
             self._drained.set()
             self._drained = None
         return message
 
+    async def _wait_for_a_message(self) -> None:
+        self._arrived = anyio.Event()
+        try:
+            with anyio.fail_after(self._timeout):
+                await self._arrived.wait()
+        except TimeoutError:
+            raise self.http.ReadTimeout(
+                f"the app sent nothing for {self._timeout} s while answering "
+                f"{self.request.method} {self.request.url} (httpx's read timeout)",
+                request=self.request,
+            ) from None
 
-class _AsyncResponseStream(httpx.AsyncByteStream):
+
+def _nothing() -> None:
+    """The cancel() of an exchange whose app has not started yet."""
+
+
+class _AsyncResponseStream:
     """The response body as the app sends it; then the app's exception, if any.
 
     An iterator class rather than an async generator: cheaper per request, and nothing
-    for trio to warn about when a test stops reading half way.
+    for trio to warn about when a test stops reading half way. Flavoured with the
+    library's `AsyncByteStream` (`ClientLibrary.flavour`).
     """
 
-    def __init__(self, exchange: _Exchange) -> None:
+    def __init__(self, exchange: _ClientSide) -> None:
         self._exchange = exchange
         self._complete = False
 
@@ -363,12 +448,10 @@ class _AsyncResponseStream(httpx.AsyncByteStream):
         await self._exchange.aclose()
 
 
-class StreamingTransport(httpx.AsyncBaseTransport):
-    """An httpx transport that calls an ASGI app in-process and streams its responses.
+class _StreamingTransport:
+    """An ASGI app called in-process, its responses streamed; any `ClientLibrary`'s."""
 
-    Exceptions the app raises propagate with their own type and traceback (or become
-    a 500 with `raise_app_exceptions=False`).
-    """
+    http: ClientLibrary  # the library's, set on each flavour
 
     def __init__(
         self,
@@ -382,36 +465,45 @@ class StreamingTransport(httpx.AsyncBaseTransport):
         self.raise_app_exceptions = raise_app_exceptions
         self.root_path = root_path
         self.client = client
-        self._exchanges: set[_Exchange] = set()
-        self._runtime: _Runtime | None = None
+        self._exchanges: set[_ClientSide] = set()
+        self._runtime: Runtime | None = None
+        http = self.http
+        self._response = http.Response
+        self._byte_stream = http.ByteStream
+        self._async_byte_stream = http.AsyncByteStream
+        self._response_stream = http.flavour(_AsyncResponseStream, http.AsyncByteStream)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if _asks_for_websocket(request):
-            from ._websocket import open_websocket  # httpx-ws is an optional extra
+            from ._websocket import open_websocket  # the websocket library is an extra
 
             return await open_websocket(self, request)
-        assert isinstance(request.stream, httpx.AsyncByteStream)
-        exchange, start = await self.start(request, request.stream)
-        stream: httpx.AsyncByteStream
+        stream = request.stream
+        assert isinstance(stream, self._async_byte_stream)
+        exchange, start = await self.start(request, stream)
         if exchange.app_returned:  # most responses: nothing left to stream
             body, _ = await exchange.read_some()
-            stream = httpx.ByteStream(body)
+            response_stream: Any = self._byte_stream(body)
         else:
-            stream = _AsyncResponseStream(exchange)
-        return httpx.Response(start["status"], headers=start.get("headers", []), stream=stream)
+            response_stream = self._response_stream(exchange)
+        return self._response(
+            start["status"], headers=start.get("headers", []), stream=response_stream
+        )
 
     async def start(
         self, request: httpx.Request, body: AsyncIterable[bytes]
-    ) -> tuple[_Exchange, Message]:
+    ) -> tuple[_ClientSide, Message]:
         """Start the app on `request` in a task of its own; wait for its response to start.
 
         A client that stops waiting (a timeout, a cancellation) leaves, as it would leave
         a server, rather than let the app run on until the client closes.
         """
-        exchange = _Exchange(request, body, self.raise_app_exceptions, self.runtime)
+        runtime = self.runtime
+        exchange = _ClientSide(request, self.raise_app_exceptions, runtime, self.http)
+        app_side = _AppSide(exchange, body, isinstance(body, self._byte_stream))
         scope = self._scope_for(request)
         self._exchanges.add(exchange)
-        exchange.cancel = self.runtime.spawn(lambda: self._run(exchange, scope))
+        exchange.cancel = runtime.spawn(lambda: self._run(exchange, app_side, scope))
         try:
             return exchange, await exchange.response_start()
         except BaseException:
@@ -419,15 +511,15 @@ class StreamingTransport(httpx.AsyncBaseTransport):
             raise
 
     @property
-    def runtime(self) -> _Runtime:
+    def runtime(self) -> Runtime:
         """How the app's tasks run on this transport's event loop, found on first use."""
         if self._runtime is None:
-            self._runtime = _Runtime()
+            self._runtime = Runtime()
         return self._runtime
 
-    async def _run(self, exchange: _Exchange, scope: dict[str, Any]) -> None:
+    async def _run(self, exchange: _ClientSide, app_side: _AppSide, scope: dict[str, Any]) -> None:
         try:
-            await exchange.run(self.app, scope)
+            await app_side.run(self.app, scope)
         finally:
             self._exchanges.discard(exchange)
 
@@ -453,17 +545,31 @@ class StreamingTransport(httpx.AsyncBaseTransport):
         exchanges = list(self._exchanges)
         for exchange in exchanges:
             exchange.leave()
-        await _Exchange.end(exchanges)
+        await _ClientSide.end(exchanges)
 
 
-class _SyncResponseStream(httpx.SyncByteStream):
+class StreamingTransport(_StreamingTransport, httpx.AsyncBaseTransport):
+    """An httpx transport that calls an ASGI app in-process and streams its responses.
+
+    Exceptions the app raises propagate with their own type and traceback (or become
+    a 500 with `raise_app_exceptions=False`). httpx2's is `transports_for("httpx2")[0]`.
+    """
+
+    http = HTTPX
+
+
+class _SyncResponseStream:
+    """The rest of a response the sync client reads, each read a trip to the portal.
+
+    Flavoured with the library's `SyncByteStream`."""
+
     def __init__(
-        self, transport: SyncStreamingTransport, exchange: _Exchange, first: bytes, complete: bool
+        self, transport: _SyncStreamingTransport, exchange: _ClientSide, first: bytes
     ) -> None:
         self._transport = transport
         self._exchange = exchange
         self._first = first
-        self._complete = complete
+        self._complete = False
 
     def __iter__(self) -> Iterator[bytes]:
         if self._first:
@@ -479,19 +585,27 @@ class _SyncResponseStream(httpx.SyncByteStream):
             self._transport.call(self._exchange.aclose)
 
 
-class SyncStreamingTransport(httpx.BaseTransport):
-    """The sync face of `StreamingTransport`: the app runs on a portal's event loop.
+class _SyncStreamingTransport:
+    """The sync face of a streaming transport: the app runs on a portal's event loop.
 
     Code the app runs through asgiref's thread-sensitive `sync_to_async` (Django's
     views and ORM) runs on the calling thread, as under `async_to_sync`, so that it
     shares the test's thread and database connection, like `django.test.Client`.
     """
 
-    def __init__(self, transport: StreamingTransport, portal: BlockingPortal) -> None:
+    http: ClientLibrary  # the library's, set on each flavour
+
+    def __init__(self, transport: _StreamingTransport, portal: BlockingPortal) -> None:
+        if transport.http is not self.http:
+            raise TypeError(
+                f"a {self.http.name} sync transport needs the {self.http.name} async "
+                f"transport, not {transport.http.name}'s: see transports_for()"
+            )
         self._transport = transport
         self._portal = portal
         self._executors = threading.local()  # one per calling thread: each runs its own work
         self._inline = InlinePath(transport, self.call)  # WSGI and Django: on this thread
+        self._response_stream = self.http.flavour(_SyncResponseStream, self.http.SyncByteStream)
 
     def call(self, function: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
         """Run `function(*args)` on the portal, serving thread-sensitive calls meanwhile."""
@@ -511,7 +625,7 @@ class SyncStreamingTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if _asks_for_websocket(request):
-            from ._websocket import open_websocket_sync  # httpx-ws is an optional extra
+            from ._websocket import open_websocket_sync  # the websocket library is an extra
 
             return open_websocket_sync(self._transport, self._portal, request)
         response = self._inline.handle(request)
@@ -519,24 +633,23 @@ class SyncStreamingTransport(httpx.BaseTransport):
             return response
         body = self._body_of(request.stream)
         start, exchange, first, complete = self.call(self._open, request, body)
-        return httpx.Response(
-            start["status"],
-            headers=start.get("headers", []),
-            stream=_SyncResponseStream(self, exchange, first, complete),
+        stream: Any = (
+            self.http.ByteStream(first)
+            if complete
+            else self._response_stream(self, exchange, first)
         )
+        return self.http.Response(start["status"], headers=start.get("headers", []), stream=stream)
 
-    def _body_of(
-        self, stream: httpx.SyncByteStream | httpx.AsyncByteStream
-    ) -> AsyncIterable[bytes]:
+    def _body_of(self, stream: Any) -> AsyncIterable[bytes]:
         """The request body as the app reads it: bytes as they are, a generator (or any
         other iterable) pulled chunk by chunk on the calling thread."""
-        if isinstance(stream, httpx.AsyncByteStream):  # bytes, forms and files: no code runs
+        if isinstance(stream, self.http.AsyncByteStream):  # bytes, forms and files: no code runs
             return stream
         return _PulledOnCallingThread(stream, self._executor(), self._transport)
 
     async def _open(
         self, request: httpx.Request, body: AsyncIterable[bytes]
-    ) -> tuple[Message, _Exchange, bytes, bool]:
+    ) -> tuple[Message, _ClientSide, bytes, bool]:
         """Start the request and take what the app has sent so far, in one round trip."""
         exchange, start = await self._transport.start(request, body)
         first, complete = await exchange.read_some(wait=False)
@@ -546,12 +659,38 @@ class SyncStreamingTransport(httpx.BaseTransport):
         self.call(self._transport.aclose)
 
 
+class SyncStreamingTransport(_SyncStreamingTransport, httpx.BaseTransport):
+    """The sync face of `StreamingTransport`, for `httpx.Client`: the app runs on a
+    portal's event loop; WSGI apps and Django's sync code on the calling thread."""
+
+    http = HTTPX
+
+
+@cache
+def transports_for(
+    http: ClientLibrary,
+) -> tuple[type[StreamingTransport], type[SyncStreamingTransport]]:
+    """The async and sync streaming transports for `http`'s clients (typed as httpx's,
+    whose shape httpx2's share)."""
+    if http is HTTPX:
+        return StreamingTransport, SyncStreamingTransport
+    return (
+        cast(
+            "type[StreamingTransport]", http.flavour(_StreamingTransport, http.AsyncBaseTransport)
+        ),
+        cast(
+            "type[SyncStreamingTransport]",
+            http.flavour(_SyncStreamingTransport, http.BaseTransport),
+        ),
+    )
+
+
 def _asks_for_websocket(request: httpx.Request) -> bool:
     # Cheaper than `request.headers.get()`, which every plain request would pay for.
-    return any(
-        name.lower() == b"upgrade" and value.lower() == b"websocket"
-        for name, value in request.headers.raw
-    )
+    for name, value in request.headers.raw:
+        if name.lower() == b"upgrade" and value.lower() == b"websocket":
+            return True
+    return False
 
 
 class _PulledOnCallingThread:
@@ -567,11 +706,11 @@ class _PulledOnCallingThread:
         self,
         chunks: Iterable[bytes],
         executor: CallingThreadExecutor,
-        transport: StreamingTransport,
+        transport: _StreamingTransport,
     ) -> None:
         self._chunks = iter(chunks)
         self._executor = executor
-        self._transport = transport
+        self._transport = transport  # its runtime is found on the event loop
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self
@@ -600,69 +739,3 @@ def _bytes_of(body: object, message: Message) -> bytes:
         raise RuntimeError(
             f"the app sent a body that is not bytes or bytes-like: {message!r}"
         ) from None
-
-
-class _Runtime:
-    """Starting and cancelling the app's task, and yielding to it, on one event loop.
-
-    Tasks are started detached rather than in a task group: a task group would tie every
-    response to the task that opened the client, which pytest-asyncio's fixtures do not
-    keep (setup and teardown run in different tasks). The function run must not raise:
-    `_Exchange.run` keeps the app's exception.
-    """
-
-    def __init__(self) -> None:
-        self.is_trio = sniffio.current_async_library() == "trio"
-
-    def spawn(self, function: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[], object]:
-        """Run `function()` in a task of its own; return the task's cancel().
-
-        The caller keeps the cancel(), and so the strong reference asyncio asks for.
-        """
-        if self.is_trio:
-            import trio
-
-            scope = trio.CancelScope()
-
-            async def run_in_scope() -> None:
-                with scope:
-                    await function()
-
-            trio.lowlevel.spawn_system_task(run_in_scope, context=contextvars.copy_context())
-            return scope.cancel
-        loop = asyncio.get_running_loop()
-        # Python 3.12+ runs the task at once up to its first wait: a plain app has
-        # responded before we look, saving a turn of the event loop.
-        return asyncio.Task(function(), loop=loop, **_EAGER).cancel
-
-    async def yield_to_others(self) -> None:
-        if self.is_trio:
-            import trio
-
-            await trio.lowlevel.checkpoint()
-        else:
-            await asyncio.sleep(0)
-
-    async def result_of(self, future: Future[T]) -> T:
-        """Wait, without blocking the loop, for `future`, which another thread completes."""
-        if not self.is_trio:
-            return await asyncio.wrap_future(future)
-        import trio
-
-        token = trio.lowlevel.current_trio_token()
-        done = trio.Event()
-
-        def wake(_: Future[T]) -> None:
-            with contextlib.suppress(trio.RunFinishedError):  # nobody is waiting any more
-                token.run_sync_soon(done.set)
-
-        future.add_done_callback(wake)
-        try:
-            await done.wait()
-        except BaseException:
-            future.cancel()
-            raise
-        return future.result()
-
-
-_EAGER: dict[str, Any] = {"eager_start": True} if sys.version_info >= (3, 12) else {}

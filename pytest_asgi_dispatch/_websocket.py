@@ -1,41 +1,42 @@
-"""WebSockets through the streaming transports, for httpx-ws's `aconnect_ws` and `connect_ws`.
+"""WebSockets through the streaming transports: httpx-ws's on httpx, httpx2's own on httpx2.
 
-httpx-ws talks to a server through the `network_stream` of a 101 response: bytes of
-WebSocket frames both ways. Its own `ASGIWebSocketAsyncNetworkStream` turns those
-frames into ASGI messages for an app; we keep its wsproto handshake and queues and
-change what a test client needs changed: the app runs in a task of its own (as HTTP
-requests do, see `_transport._Runtime`), so a websocket may be closed by another task
-than the one that opened it; an app that returns or raises ends the websocket with
-a close frame instead of leaving the client waiting; the app's exception is raised
-once the websocket is over; the denial response is supported; pings are answered.
+httpx-ws (and httpx2's `client.websocket()`, derived from it) talks to a server through
+the `network_stream` of a 101 response: bytes of WebSocket frames both ways. Its own
+`ASGIWebSocketAsyncNetworkStream` turns those frames into ASGI messages for an app; we
+keep its wsproto handshake and queues and change what a test client needs changed: the
+app runs in a task of its own (as HTTP requests do, see `_runtime.Runtime`), so a
+websocket may be closed by another task than the one that opened it; an app that returns
+or raises ends the websocket with a close frame instead of leaving the client waiting;
+the app's exception is raised once the websocket is over; the denial response is
+supported; pings are answered. The classes here are flavoured with the library's own
+bases (`ClientLibrary.flavour`), so that each library's session recognises them.
 
-This module is imported only when a test opens a websocket: httpx-ws is an extra.
+This module is imported only when a test opens a websocket: httpx-ws is an extra. It
+depends on the transport only through `WebSocketHost`: `_transport` imports it, never
+the other way round.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import suppress
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import anyio
-import httpcore
 import httpx
+import wsproto
 from anyio.from_thread import BlockingPortal
 
-from ._transport import ClientDisconnected, StreamingTransport
+from ._client_library import ClientLibrary
+from ._runtime import ClientDisconnected, Runtime
+from ._types import ASGIApp
 
-try:
-    import wsproto
-    from httpx_ws import WebSocketDisconnect
-    from httpx_ws.transport import ASGIWebSocketAsyncNetworkStream
-except ImportError as exc:  # pragma: no cover - tested in a subprocess without httpx-ws
-    raise ImportError(
-        "a websocket through pytest-asgi-dispatch needs httpx-ws; install the extra: "
-        "pip install 'pytest-asgi-dispatch[ws]'"
-    ) from exc
+if TYPE_CHECKING:  # for the checker: at run time, the library's own (see `_flavoured`)
+    from httpx_ws.transport import ASGIWebSocketAsyncNetworkStream as _NetworkStreamBase
+else:
+    _NetworkStreamBase = object
 
-__all__ = ["WebSocketStream", "open_websocket", "open_websocket_sync"]
+__all__ = ["WebSocketHost", "WebSocketStream", "open_websocket", "open_websocket_sync"]
 
 Message = dict[str, Any]  # an ASGI message, as httpx-ws types it
 
@@ -51,29 +52,52 @@ _OPEN = wsproto.connection.ConnectionState.OPEN
 _CLOSING_OR_OPEN = (_OPEN, wsproto.connection.ConnectionState.REMOTE_CLOSING)
 
 
-async def open_websocket(transport: StreamingTransport, request: httpx.Request) -> httpx.Response:
+class WebSocketHost(Protocol):
+    """What a websocket needs of the transport that opens it."""
+
+    app: ASGIApp
+    raise_app_exceptions: bool
+    http: ClientLibrary
+
+    @property
+    def runtime(self) -> Runtime: ...
+
+    def _scope_for(self, request: httpx.Request) -> dict[str, Any]: ...
+
+
+async def open_websocket(transport: WebSocketHost, request: httpx.Request) -> httpx.Response:
     """Run the app on a websocket scope for `request`; the async client's response."""
-    websocket = WebSocketStream(transport, request)
+    http = transport.http
+    websocket = _flavoured(http, WebSocketStream)(transport, request)
     status, headers, body = await websocket.handshake()
-    return _handshake_response(request, status, headers, body, websocket, _AsyncOutcome)
+    outcome = http.flavour(_AsyncOutcome, http.AsyncByteStream)
+    return _handshake_response(http, request, status, headers, body, websocket, outcome)
 
 
 def open_websocket_sync(
-    transport: StreamingTransport, portal: BlockingPortal, request: httpx.Request
+    transport: WebSocketHost, portal: BlockingPortal, request: httpx.Request
 ) -> httpx.Response:
     """Like `open_websocket`, for the sync client: the app runs on `portal`'s event loop.
 
     Thread-sensitive sync code that the app runs (a Channels `WebsocketConsumer`) runs
-    on asgiref's shared thread, not the test's: httpx-ws reads from a thread of its own
-    while the test waits, so the test's thread is not free to run it.
+    on asgiref's shared thread, not the test's: the websocket session reads from a thread
+    of its own while the test waits, so the test's thread is not free to run it.
     """
-    websocket = portal.call(WebSocketStream, transport, request)
+    http = transport.http
+    websocket = portal.call(_flavoured(http, WebSocketStream), transport, request)
     status, headers, body = portal.call(websocket.handshake)
-    stream = _SyncNetworkStream(websocket, portal)
-    return _handshake_response(request, status, headers, body, stream, _SyncOutcome)
+    stream = http.flavour(_SyncNetworkStream, http.core.NetworkStream)(websocket, portal)
+    outcome = http.flavour(_SyncOutcome, http.SyncByteStream)
+    return _handshake_response(http, request, status, headers, body, stream, outcome)
+
+
+def _flavoured(http: ClientLibrary, neutral: type[WebSocketStream]) -> type[WebSocketStream]:
+    """`WebSocketStream` on the library's ASGI network stream, which its session expects."""
+    return http.flavour(neutral, http.websockets.network_stream)
 
 
 def _handshake_response(
+    http: ClientLibrary,
     request: httpx.Request,
     status: int,
     headers: Any,
@@ -81,10 +105,10 @@ def _handshake_response(
     network_stream: Any,
     outcome: Callable[[Any], Any],
 ) -> httpx.Response:
-    """The 101 that hands httpx-ws the network stream, or the app's denial response."""
+    """The 101 that hands the session the network stream, or the app's denial response."""
     if status != 101:
-        return httpx.Response(status, headers=headers, content=body, request=request)
-    return httpx.Response(
+        return http.Response(status, headers=headers, content=body, request=request)
+    return http.Response(
         101,
         headers=headers,
         stream=outcome(network_stream),
@@ -93,7 +117,7 @@ def _handshake_response(
     )
 
 
-class WebSocketStream(ASGIWebSocketAsyncNetworkStream):
+class WebSocketStream(_NetworkStreamBase):
     """One websocket: frames on httpx-ws's side, ASGI messages on the app's.
 
     httpx-ws's session reads and writes frames; the app's messages wait in the
@@ -101,7 +125,9 @@ class WebSocketStream(ASGIWebSocketAsyncNetworkStream):
     side, as httpx-ws names them).
     """
 
-    def __init__(self, transport: StreamingTransport, request: httpx.Request) -> None:
+    http: ClientLibrary  # the library's, set on each flavour
+
+    def __init__(self, transport: WebSocketHost, request: httpx.Request) -> None:
         self.request = request
         self._timeout: float | None = request.extensions.get("timeout", {}).get("read")
         self._raise_app_exceptions = transport.raise_app_exceptions
@@ -192,7 +218,8 @@ class WebSocketStream(ASGIWebSocketAsyncNetworkStream):
                 accepted = True
                 return 101, self._accept_headers(message), b""
             if message["type"] == "websocket.close":
-                raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+                disconnect = self.http.websockets.WebSocketDisconnect
+                raise disconnect(message.get("code", 1000), message.get("reason"))
             body = bytearray()
             while (part := await self._answer()) is not None:
                 body += part.get("body", b"")
@@ -212,7 +239,7 @@ class WebSocketStream(ASGIWebSocketAsyncNetworkStream):
         except anyio.EndOfStream:
             return None
         except TimeoutError:
-            raise httpx.ReadTimeout(
+            raise self.http.ReadTimeout(
                 f"the app neither accepted nor refused the websocket {self.request.url} "
                 f"within {self._timeout} s (httpx's read timeout); does it call accept()?",
                 request=self.request,
@@ -235,7 +262,7 @@ class WebSocketStream(ASGIWebSocketAsyncNetworkStream):
                 with anyio.fail_after(timeout):
                     message = cast(Message, await self._send_queue.receive())
             except TimeoutError:
-                raise httpcore.ReadTimeout(f"no frame within {timeout} s") from None
+                raise self.http.core.ReadTimeout(f"no frame within {timeout} s") from None
             except (anyio.EndOfStream, anyio.ClosedResourceError):
                 message = None
             self._outgoing += self._frames_for(message)
@@ -272,7 +299,7 @@ class WebSocketStream(ASGIWebSocketAsyncNetworkStream):
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
         """Frames from the client: messages for the app; pings answered here, as servers do."""
         if self._closed:
-            raise httpcore.WriteError("the websocket is closed")
+            raise self.http.core.WriteError("the websocket is closed")
         self.connection.receive_data(buffer)
         for event in self.connection.events():
             if isinstance(event, wsproto.events.Message):
@@ -324,11 +351,12 @@ class WebSocketStream(ASGIWebSocketAsyncNetworkStream):
             raise self._error
 
 
-class _AsyncOutcome(httpx.AsyncByteStream):
+class _AsyncOutcome:
     """The 101 response's empty body: closing it ends the websocket and raises the app's error.
 
-    httpx-ws closes the response after its session, so the app's exception is raised
+    The session closes the response after it ends, so the app's exception is raised
     when the `async with aconnect_ws(...)` block is left, with the session torn down.
+    Flavoured with the library's `AsyncByteStream`.
     """
 
     def __init__(self, websocket: WebSocketStream) -> None:
@@ -343,8 +371,10 @@ class _AsyncOutcome(httpx.AsyncByteStream):
         self._websocket.raise_app_error()
 
 
-class _SyncNetworkStream(httpcore.NetworkStream):
-    """The sync face of a `WebSocketStream`, for `connect_ws`: each call runs on the portal."""
+class _SyncNetworkStream:
+    """The sync face of a `WebSocketStream`, for `connect_ws`: each call runs on the portal.
+
+    Flavoured with the library's httpcore `NetworkStream`."""
 
     def __init__(self, websocket: WebSocketStream, portal: BlockingPortal) -> None:
         self.websocket = websocket
@@ -360,7 +390,7 @@ class _SyncNetworkStream(httpcore.NetworkStream):
         self._portal.call(self.websocket.aclose)
 
 
-class _SyncOutcome(httpx.SyncByteStream):
+class _SyncOutcome:
     """`_AsyncOutcome` for the sync client."""
 
     def __init__(self, stream: _SyncNetworkStream) -> None:
@@ -374,7 +404,7 @@ class _SyncOutcome(httpx.SyncByteStream):
         self._stream.websocket.raise_app_error()
 
 
-def _scope_for(transport: StreamingTransport, request: httpx.Request) -> dict[str, Any]:
+def _scope_for(transport: WebSocketHost, request: httpx.Request) -> dict[str, Any]:
     scope = transport._scope_for(request)
     del scope["method"]
     protocols = request.headers.get("sec-websocket-protocol")

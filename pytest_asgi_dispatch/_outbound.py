@@ -1,0 +1,648 @@
+"""Outbound calls between mounted apps: HTTP calls to a mounted host, served in-process.
+
+While a client opened with `outbound="mounted"` or `"strict"` is open, an HTTP request
+made anywhere in the process with httpx (any `Client` or `AsyncClient` on its default
+transports), httpx2 where installed, or requests (any `Session`) goes to the Dispatcher
+when its host is the host of a host mount or the client's `base_url` host. Loopback hosts
+are never diverted (live servers, local services). Under `"strict"` every other
+non-loopback host is refused with the calling library's own connection error.
+
+Where it hooks in, and why there (all undone when the client closes, never at import):
+
+- httpx and httpx2: `Client._transport_for_url` / `AsyncClient._transport_for_url`, the
+  one place a client picks the transport for a URL. A mounted host gets our transport
+  instead of the default one; everything else the client does (auth, redirects,
+  cookies, timeouts, event hooks) stays its own. respx and pytest-httpx mock below this
+  seam (httpcore's pool, `HTTPTransport.handle_request`), so their mocks keep serving
+  the hosts they mock, whichever was entered first, and a client whose transport is not
+  a default one (the test's own clients, a `MockTransport`) is never diverted.
+- requests: `Session.get_adapter`, likewise: a mounted host gets our adapter instead of
+  the default `HTTPAdapter` (`responses` mocks `HTTPAdapter.send`, below it).
+- strict: where a connection would be opened, below every mock: httpcore's backends'
+  `connect_tcp` (httpx's `ConnectError`) and urllib3's `create_connection` (requests'
+  `ConnectionError`).
+
+Calls from any thread: a sync call goes through the sync client's transport on the
+Dispatcher's loop (WSGI apps and Django run on the calling thread, the inline path);
+an async call on the Dispatcher's loop is served there; a blocking call made on the
+loop's own thread would wait for the loop it blocks, and raises instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import http.client
+import importlib.util
+import io
+import ipaddress
+import sys
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+import anyio
+import httpx
+from anyio.from_thread import BlockingPortal
+
+from ._observe import current_caller
+from ._routing import Dispatcher
+from ._threads import CallingThreadExecutor, run_thread_sensitive_here
+from ._transport import StreamingTransport, SyncStreamingTransport
+
+__all__ = [
+    "OUTBOUND_MODES",
+    "Outbound",
+    "OutboundMode",
+    "check_outbound_mode",
+    "serving_outbound_sync",
+    "with_outbound",
+]
+
+T = TypeVar("T")
+
+OutboundMode = Literal["off", "mounted", "strict"]
+OUTBOUND_MODES: tuple[OutboundMode, ...] = ("off", "mounted", "strict")
+
+# Names that resolve to the machine itself (RFC 6761 reserves `localhost` and its subdomains).
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+
+_FIX_FOR_BLOCKING_CALL = (
+    "From async code, call the other app with httpx.AsyncClient, or run the blocking "
+    "call in a worker thread: `await anyio.to_thread.run_sync(...)` or "
+    "`await asyncio.to_thread(...)`."
+)
+
+
+def check_outbound_mode(mode: object, where: str = "outbound") -> OutboundMode:
+    """`mode` when it is one of `OUTBOUND_MODES`; a `ValueError` naming `where` if not."""
+    if mode not in OUTBOUND_MODES:
+        raise ValueError(
+            f"{where} = {mode!r} is not one of {', '.join(map(repr, OUTBOUND_MODES))}: "
+            "'mounted' serves HTTP calls to mounted hosts in-process, 'strict' also refuses "
+            "every other non-loopback host, 'off' leaves HTTP calls alone"
+        )
+    return mode  # type: ignore[return-value,unused-ignore]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` names this machine: `localhost`, 127.0.0.0/8, ::1."""
+    host = host.strip("[]").lower().rstrip(".")
+    if host in _LOOPBACK_NAMES or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def mounted_hosts(dispatcher: Dispatcher) -> set[str]:
+    """The hosts of every host mount, nested tables included."""
+    hosts: set[str] = set()
+    for route in dispatcher.routes:
+        if route.host is not None:
+            hosts.add(route.host)
+        if isinstance(route.app, Dispatcher):
+            hosts |= mounted_hosts(route.app)
+    return hosts
+
+
+class Outbound:
+    """Serves HTTP calls to mounted hosts in-process while entered (a context manager).
+
+    Made on the Dispatcher's event loop thread, with a portal to that loop for calls
+    made on other threads. One at a time per process: the newest entered serves.
+    """
+
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        mode: OutboundMode,
+        base_url: str,
+        portal: BlockingPortal,
+        home_thread: int,
+    ) -> None:
+        self.mode = mode
+        base_host = httpx.URL(base_url).host
+        self.hosts = frozenset(
+            host for host in mounted_hosts(dispatcher) | {base_host} if not is_loopback(host)
+        )
+        # The called app's exception answers the caller as a server's 500 would.
+        self.transport = StreamingTransport(dispatcher, raise_app_exceptions=False)
+        self.sync_transport = _SyncTransport(self.transport, portal, home_thread)
+        self.loop_thread = threading.get_ident()
+
+    def diverts(self, host: str) -> bool:
+        return host.lower().rstrip(".") in self.hosts
+
+    def refuses(self, host: str) -> bool:
+        return self.mode == "strict" and not is_loopback(host) and not self.diverts(host)
+
+    def refusal(self, host: str, port: int | None) -> str:
+        where = host if port is None else f"{host}:{port}"
+        return (
+            f"outbound = 'strict' refused a connection to {where}: it is not mounted, and "
+            f"the tests reach no other host. Mounted hosts: {', '.join(sorted(self.hosts))}. "
+            "Mount an app on that host, mock it (respx, pytest-httpx, responses), or use "
+            "outbound = 'mounted' to let calls to other hosts through."
+        )
+
+    def check_not_on_loop(self, library: str, url: object) -> None:
+        """Refuse a blocking call made on the loop's own thread: it would wait forever."""
+        if threading.get_ident() == self.loop_thread:
+            raise RuntimeError(
+                f"a blocking {library} call to {url} was made on the event loop's thread "
+                "(from an async view?); it waits for the app it calls, which runs on that "
+                f"same loop, and would never return. {_FIX_FOR_BLOCKING_CALL}"
+            )
+
+    def __enter__(self) -> Outbound:
+        _active.append(self)
+        if len(_active) == 1:
+            _install_patches()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        _active.remove(self)
+        if not _active:
+            for patch in reversed(_patches_in_place):
+                patch.undo()
+            _patches_in_place.clear()
+
+    async def aclose(self) -> None:
+        """Close every response of an outbound call still open."""
+        await self.transport.aclose()
+
+
+_active: list[Outbound] = []
+
+
+def _serving() -> Outbound | None:
+    return _active[-1] if _active else None
+
+
+class _SyncTransport(SyncStreamingTransport):
+    """The sync client's transport, with the caller (for the trace) carried to the loop.
+
+    A call made on a worker thread of a request that the test's thread waits for (an
+    async view's `to_thread`) sends Django's thread-sensitive work to the test's thread,
+    where the request's own went, rather than run Django on the worker thread and on a
+    connection of its own (which would not see the test's rows).
+    """
+
+    def __init__(
+        self, transport: StreamingTransport, portal: BlockingPortal, home_thread: int
+    ) -> None:
+        super().__init__(transport, portal)
+        self._outbound_transport = transport
+        self._outbound_portal = portal
+        self._home_thread = home_thread  # the test's: it serves its own executor's work
+
+    def call(self, function: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
+        result: T = super().call(_as_caller, current_caller.get(), function, *args)
+        return result
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        home = self._executor_of_a_waiting_thread()
+        if home is None:
+            return super().handle_request(request)
+        copy = httpx.Request(
+            request.method,
+            request.url,
+            headers=request.headers,
+            content=request.read(),
+            extensions=request.extensions,
+        )
+        future = self._outbound_portal.start_task_soon(
+            run_thread_sensitive_here,
+            home,
+            _buffered,
+            self._outbound_transport,
+            copy,
+            current_caller.get(),
+        )
+        response: httpx.Response = future.result()
+        return response
+
+    def _executor_of_a_waiting_thread(self) -> CallingThreadExecutor | None:
+        """The executor this context inherited from the thread waiting for its request,
+        when this is another thread (a worker's); None on that thread itself."""
+        if "asgiref.sync" not in sys.modules or threading.get_ident() == self._home_thread:
+            return None
+        from asgiref.sync import AsyncToSync
+
+        executor = _inherited(AsyncToSync.executors, "current")
+        if isinstance(executor, CallingThreadExecutor) and executor is not self._executor():
+            return executor
+        return None
+
+
+def _inherited(local: Any, name: str) -> object:
+    """`local.name` of an asgiref `Local` as this context inherited it from another thread.
+
+    asgiref (3.10+) hides a `Local`'s values from a thread other than the one that set
+    them, unless asgiref moved the work there itself; a worker thread of anyio's or
+    asyncio's carries the context, and the executor in it, all the same.
+    """
+    storage = getattr(getattr(local, "_storage", None), "_data", None)
+    value = storage.get(None) if isinstance(storage, contextvars.ContextVar) else None
+    data = getattr(value, "data", value)
+    return data.get(name) if isinstance(data, dict) else getattr(local, name, None)
+
+
+async def _buffered(
+    transport: StreamingTransport, request: httpx.Request, caller: str
+) -> httpx.Response:
+    current_caller.set(caller)
+    response = await transport.handle_async_request(request)
+    try:
+        body = await response.aread()
+    finally:
+        await response.aclose()
+    return httpx.Response(response.status_code, headers=response.headers.raw, content=body)
+
+
+async def _as_caller(caller: str, function: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
+    current_caller.set(caller)  # in the portal task's own context
+    return await function(*args)
+
+
+# --- httpx (and httpx2): the transport picked for a URL ----------------------------
+
+
+class _OutboundTransport(httpx.BaseTransport):
+    """A sync client's calls to a mounted host: through the sync client's transport."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        outbound = _serving()
+        if outbound is None:  # closed while the client kept the transport
+            raise httpx.ConnectError(f"no app serves {request.url.host} any more", request=request)
+        outbound.check_not_on_loop("httpx.Client", request.url)
+        return outbound.sync_transport.handle_request(request)
+
+
+class _AsyncOutboundTransport(httpx.AsyncBaseTransport):
+    """An async client's calls to a mounted host: on the Dispatcher's loop if that is the
+    caller's, else through the sync transport from a worker thread of the caller's loop."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        outbound = _serving()
+        if outbound is None:
+            raise httpx.ConnectError(f"no app serves {request.url.host} any more", request=request)
+        if threading.get_ident() == outbound.loop_thread:
+            return await outbound.transport.handle_async_request(request)
+        # Another event loop (a thread the app started runs one): buffered, through a thread.
+        content = await request.aread()
+        copy = httpx.Request(
+            request.method,
+            request.url,
+            headers=request.headers,
+            content=content,
+            extensions=request.extensions,
+        )
+
+        def send() -> httpx.Response:
+            response = outbound.sync_transport.handle_request(copy)
+            try:
+                body = b"".join(response.stream)  # type: ignore[arg-type]
+            finally:
+                response.close()
+            return httpx.Response(response.status_code, headers=response.headers.raw, content=body)
+
+        return await anyio.to_thread.run_sync(send)
+
+
+_OUTBOUND_TRANSPORT = _OutboundTransport()
+_ASYNC_OUTBOUND_TRANSPORT = _AsyncOutboundTransport()
+
+
+def _choosing(
+    genuine: Callable[[Any, httpx.URL], Any], default: type, ours: object
+) -> Callable[[Callable[[Any, httpx.URL], Any]], Callable[[Any, httpx.URL], Any]]:
+    """A client's `_transport_for_url` that picks `ours` for a mounted host where the
+    client's own choice (`genuine`, httpx's) would be a `default` transport."""
+
+    def patch(previous: Callable[[Any, httpx.URL], Any]) -> Callable[[Any, httpx.URL], Any]:
+        def _transport_for_url(client: Any, url: httpx.URL) -> Any:
+            outbound = _serving()
+            if (
+                outbound is not None
+                and outbound.diverts(url.host)
+                and isinstance(genuine(client, url), default)
+            ):
+                return ours
+            return previous(client, url)
+
+        return _transport_for_url
+
+    return patch
+
+
+# --- requests: the adapter picked for a URL ------------------------------------------
+
+
+def _requests_adapter_class() -> type:
+    """`_RequestsAdapter`, made on first use: requests is imported only when installed."""
+    import requests
+    from requests.adapters import BaseAdapter, HTTPAdapter
+    from urllib3 import HTTPHeaderDict, HTTPResponse
+
+    class _RequestsAdapter(BaseAdapter):
+        """Sends a `requests` call to a mounted host through the sync client's transport."""
+
+        def send(
+            self,
+            request: requests.PreparedRequest,
+            stream: bool = False,
+            timeout: Any = None,
+            verify: Any = True,
+            cert: Any = None,
+            proxies: Any = None,
+        ) -> requests.Response:
+            outbound = _serving()
+            if outbound is None:
+                raise requests.ConnectionError(f"no app serves {request.url} any more")
+            outbound.check_not_on_loop("requests", request.url)
+            call = httpx.Request(
+                str(request.method),
+                str(request.url),
+                headers=[(name, str(value)) for name, value in request.headers.items()],
+                content=_bytes_of(request.body),
+                extensions={"timeout": _httpx_timeout(timeout).as_dict()},
+            )
+            try:
+                response = outbound.sync_transport.handle_request(call)
+            except httpx.TimeoutException as exc:
+                raise requests.exceptions.ReadTimeout(exc, request=request) from exc
+            except httpx.TransportError as exc:
+                raise requests.ConnectionError(exc, request=request) from exc
+            headers = response.headers.multi_items()
+            raw = HTTPResponse(
+                body=_RawBody(response),
+                headers=HTTPHeaderDict(headers),
+                status=response.status_code,
+                reason=http.client.responses.get(response.status_code, ""),
+                preload_content=False,
+                decode_content=True,
+                original_response=_Headers(headers),  # type: ignore[arg-type] # for cookies
+                request_url=request.url,
+            )
+            # HTTPAdapter's own response building: headers, encoding, url, cookies.
+            answer: requests.Response = HTTPAdapter.build_response(self, request, raw)  # type: ignore[arg-type]
+            if not stream:
+                answer.content  # noqa: B018 (read now, as HTTPAdapter does without stream)
+            return answer
+
+        def close(self) -> None:
+            pass
+
+    return _RequestsAdapter
+
+
+def _bytes_of(body: object) -> bytes:
+    """A prepared request's body (bytes, text, a file, chunks) as bytes: sent whole."""
+    if body is None:
+        return b""
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    if isinstance(body, bytes):
+        return body
+    read = getattr(body, "read", None)
+    if read is not None:
+        return _bytes_of(read())
+    return b"".join(_bytes_of(chunk) for chunk in body)  # type: ignore[attr-defined]
+
+
+def _httpx_timeout(timeout: Any) -> httpx.Timeout:
+    """requests' `timeout` (seconds, or (connect, read)) as httpx's."""
+    if isinstance(timeout, tuple):
+        connect, read = timeout
+        return httpx.Timeout(connect=connect, read=read, write=None, pool=None)
+    return httpx.Timeout(timeout)
+
+
+class _Headers:
+    """What requests reads of a urllib3 response's `_original_response`: `.msg`."""
+
+    def __init__(self, headers: list[tuple[str, str]]) -> None:
+        self.msg = http.client.HTTPMessage()
+        for name, value in headers:
+            self.msg[name] = value
+
+    def isclosed(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
+
+
+class _RawBody(io.RawIOBase):
+    """The app's response body as a file, read as the app sends it (for urllib3)."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._response = response
+        self._chunks: Iterator[bytes] = iter(response.stream)  # type: ignore[arg-type]
+        self._left = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._left:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._left = chunk
+        size = min(len(buffer), len(self._left))
+        buffer[:size] = self._left[:size]
+        self._left = self._left[size:]
+        return size
+
+    def close(self) -> None:
+        if not self.closed:
+            self._response.close()
+        super().close()
+
+
+def _get_adapter_patch(previous: Callable[[Any, str], Any]) -> Callable[[Any, str], Any]:
+    from requests.adapters import HTTPAdapter
+
+    adapter = _requests_adapter_class()()
+
+    def get_adapter(session: Any, url: str) -> Any:
+        outbound = _serving()
+        found = previous(session, url)
+        if (
+            outbound is not None
+            and type(found) is HTTPAdapter
+            and outbound.diverts(httpx.URL(url).host)
+        ):
+            return adapter
+        return found
+
+    return get_adapter
+
+
+# --- strict: where a connection would be opened -------------------------------------
+
+
+def _refused(host: str, port: int | None) -> str | None:
+    outbound = _serving()
+    if outbound is None or not outbound.refuses(host):
+        return None
+    return outbound.refusal(host, port)
+
+
+def _connect_tcp_patch(previous: Callable[..., Any], error: type[Exception]) -> Callable[..., Any]:
+    def connect_tcp(backend: Any, host: str, port: int, *args: Any, **kwargs: Any) -> Any:
+        refusal = _refused(host, port)
+        if refusal is not None:
+            raise error(refusal)
+        return previous(backend, host, port, *args, **kwargs)
+
+    return connect_tcp
+
+
+def _async_connect_tcp_patch(
+    previous: Callable[..., Any], error: type[Exception]
+) -> Callable[..., Any]:
+    async def connect_tcp(backend: Any, host: str, port: int, *args: Any, **kwargs: Any) -> Any:
+        refusal = _refused(host, port)
+        if refusal is not None:
+            raise error(refusal)
+        return await previous(backend, host, port, *args, **kwargs)
+
+    return connect_tcp
+
+
+def _create_connection_patch(previous: Callable[..., Any]) -> Callable[..., Any]:
+    def create_connection(address: tuple[str, int], *args: Any, **kwargs: Any) -> Any:
+        refusal = _refused(*address)
+        if refusal is not None:
+            raise OSError(refusal)  # urllib3's NewConnectionError, requests' ConnectionError
+        return previous(address, *args, **kwargs)
+
+    return create_connection
+
+
+# --- putting patches in place, and taking them out -----------------------------------
+
+
+@dataclass
+class _Patch:
+    owner: Any
+    name: str
+    previous: Any
+    replacement: Any
+
+    def undo(self) -> None:
+        # Someone patched it after us and is still in place: ours stays in their chain,
+        # and passes every call through now that no Outbound is active.
+        if self.owner.__dict__.get(self.name) is self.replacement:
+            setattr(self.owner, self.name, self.previous)
+
+
+_patches_in_place: list[_Patch] = []
+
+
+def _patch(owner: Any, name: str, make: Callable[[Any], Any]) -> None:
+    previous = owner.__dict__[name] if name in owner.__dict__ else getattr(owner, name)
+    replacement = make(previous)
+    setattr(owner, name, replacement)
+    _patches_in_place.append(_Patch(owner, name, previous, replacement))
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def _install_patches() -> None:
+    _patch_http_client_library("httpx", "httpcore")
+    if _installed("requests"):
+        import requests
+        import urllib3.util.connection
+
+        _patch(requests.Session, "get_adapter", _get_adapter_patch)
+        _patch(urllib3.util.connection, "create_connection", _create_connection_patch)
+
+
+def _patch_http_client_library(library: str, core: str) -> None:
+    module = importlib.import_module(library)
+    core_module = importlib.import_module(core)
+    for client, default, ours in (
+        (module.Client, module.HTTPTransport, _OUTBOUND_TRANSPORT),
+        (module.AsyncClient, module.AsyncHTTPTransport, _ASYNC_OUTBOUND_TRANSPORT),
+    ):
+        genuine = client.__dict__["_transport_for_url"]
+        _patch(client, "_transport_for_url", _choosing(genuine, default, ours))
+    sync_backend = importlib.import_module(f"{core}._backends.sync").SyncBackend
+    auto_backend = importlib.import_module(f"{core}._backends.auto").AutoBackend
+    _patch(
+        sync_backend,
+        "connect_tcp",
+        lambda previous: _connect_tcp_patch(previous, core_module.ConnectError),
+    )
+    _patch(
+        auto_backend,
+        "connect_tcp",
+        lambda previous: _async_connect_tcp_patch(previous, core_module.ConnectError),
+    )
+
+
+@contextlib.asynccontextmanager
+async def with_outbound(
+    running: AbstractAsyncContextManager[None],
+    dispatcher: Dispatcher,
+    mode: OutboundMode,
+    base_url: str,
+) -> AsyncIterator[None]:
+    """For `dispatch()`: `async with running`, and outbound calls served on this loop
+    inside it (after the apps' startup, before their shutdown).
+
+    Enter and leave it in one task (a portal's task group is tied to the task).
+    """
+    async with running:
+        if mode == "off":
+            yield
+            return
+        async with _serving_outbound(dispatcher, mode, base_url):
+            yield
+
+
+@contextlib.asynccontextmanager
+async def _serving_outbound(
+    dispatcher: Dispatcher, mode: OutboundMode, base_url: str
+) -> AsyncIterator[None]:
+    async with BlockingPortal() as portal:
+        outbound = Outbound(dispatcher, mode, base_url, portal, threading.get_ident())
+        try:
+            with outbound:
+                yield
+        finally:
+            with anyio.CancelScope(shield=True):
+                await outbound.aclose()
+
+
+@contextlib.contextmanager
+def serving_outbound_sync(
+    dispatcher: Dispatcher, mode: OutboundMode, base_url: str, portal: BlockingPortal
+) -> Iterator[None]:
+    """For `dispatch_sync()`: outbound calls served on the portal's loop."""
+    if mode == "off":
+        yield
+        return
+    home = threading.get_ident()
+    outbound = portal.call(_made_on_loop, dispatcher, mode, base_url, portal, home)
+    try:
+        with outbound:
+            yield
+    finally:
+        portal.call(outbound.aclose)
+
+
+async def _made_on_loop(
+    dispatcher: Dispatcher, mode: OutboundMode, base_url: str, portal: BlockingPortal, home: int
+) -> Outbound:
+    return Outbound(dispatcher, mode, base_url, portal, home)
