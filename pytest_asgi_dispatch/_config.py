@@ -15,10 +15,14 @@ from typing import Any
 from ._client import DEFAULT_BASE_URL
 from ._errors import MountError
 from ._lifespan import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT
+from ._outbound import OutboundMode, check_outbound_mode
 
 __all__ = ["DISPATCH_SCOPES", "AppLine", "Settings", "import_apps", "missing_apps_message"]
 
 DISPATCH_SCOPES = ("function", "module", "session")
+# The fixtures serve the apps' calls to each other in-process; the library's default is
+# "off", since dispatch() outside pytest should not change how the process makes calls.
+PLUGIN_OUTBOUND: OutboundMode = "mounted"
 
 
 _EXAMPLE_LINE = "/billing = billing.app:app"
@@ -135,6 +139,7 @@ class Settings:
     scope: str = "function"
     startup_timeout: float | None = DEFAULT_STARTUP_TIMEOUT
     shutdown_timeout: float | None = DEFAULT_SHUTDOWN_TIMEOUT
+    outbound: OutboundMode = PLUGIN_OUTBOUND  # asgi_outbound
 
     @classmethod
     def from_ini(cls, getini: Callable[[str], Any]) -> Settings:
@@ -150,6 +155,9 @@ class Settings:
             scope=scope,
             startup_timeout=_timeout(getini, "asgi_startup_timeout", DEFAULT_STARTUP_TIMEOUT),
             shutdown_timeout=_timeout(getini, "asgi_shutdown_timeout", DEFAULT_SHUTDOWN_TIMEOUT),
+            outbound=check_outbound_mode(
+                (getini("asgi_outbound") or PLUGIN_OUTBOUND).strip(), "asgi_outbound"
+            ),
         )
 
 

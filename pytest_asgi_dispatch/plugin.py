@@ -177,6 +177,7 @@ async def _asgi_client(
         async with dispatch(
             asgi_dispatcher,
             base_url=settings.base_url,
+            outbound=settings.outbound,
             startup_timeout=settings.startup_timeout,
             shutdown_timeout=settings.shutdown_timeout,
             event_hooks={"request": [_runners.same_loop_guard(settings.scope)]},
@@ -199,6 +200,7 @@ def asgi_sync_client(
         dispatch_sync(
             asgi_dispatcher,
             base_url=settings.base_url,
+            outbound=settings.outbound,
             startup_timeout=settings.startup_timeout,
             shutdown_timeout=settings.shutdown_timeout,
         ) as client,
@@ -248,3 +250,17 @@ def asgi_live_server(
         pytest.fail(f"asgi_live_server: {missing}", pytrace=False)
     with _running_apps(pytestconfig, "asgi_live_server"), server:
         yield server
+
+
+# --- outbound calls between mounted apps: asgi_outbound (see _outbound) --------------
+
+
+@pytest.hookimpl(specname="pytest_addoption")
+def pytest_addoption_outbound(parser: pytest.Parser) -> None:
+    parser.addini(
+        "asgi_outbound",
+        default="",
+        help="pytest-asgi-dispatch: HTTP calls the apps make (httpx, httpx2, requests) to a "
+        "mounted host or the base URL's host: 'mounted' serves them in-process (default), "
+        "'strict' also refuses every other non-loopback host, 'off' leaves them alone",
+    )

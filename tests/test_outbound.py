@@ -24,7 +24,7 @@ from django.http import HttpRequest, JsonResponse
 from django.test import override_settings
 from django.urls import path
 
-from pytest_asgi_dispatch import dispatch_sync
+from pytest_asgi_dispatch import dispatch, dispatch_sync
 from tests.djangoapp.models import Item
 
 LIBRARIES = ("requests", "httpx", "httpx-async")
@@ -186,3 +186,194 @@ def test_an_app_calls_another_mounted_app_over_http_in_process(
     assert result["body"]["host"] == TARGETS[target]  # the Host header the caller sent
     if rows_visible:
         assert result["body"]["items"] == ["made by the test"]
+
+
+# --- which calls are served, which refused, which left alone ---------------------------
+
+
+def billing_app() -> fastapi.FastAPI:
+    app = fastapi.FastAPI()
+
+    @app.api_route("/charges", methods=["GET", "POST"])
+    async def charges(request: fastapi.Request) -> dict[str, Any]:
+        return {"host": request.headers["host"], "scheme": request.url.scheme}
+
+    @app.get("/slow")
+    async def slow() -> None:
+        await anyio.sleep(CALL_TIMEOUT)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise ValueError("billing is down")
+
+    return app
+
+
+MODULE_LEVEL_CLIENT = httpx.Client()  # made at import, long before any dispatch()
+
+
+def test_https_and_any_port_of_a_mounted_host_are_served_with_the_callers_host_header() -> None:
+    with dispatch_sync({"billing.internal": billing_app()}, outbound="mounted"):
+        answer = requests.post("https://billing.internal:8443/charges", timeout=CALL_TIMEOUT)
+
+    assert answer.json() == {"host": "billing.internal:8443", "scheme": "https"}
+
+
+def test_a_client_made_before_the_test_and_the_base_url_host_are_served() -> None:
+    app = {"/billing": billing_app()}
+    with dispatch_sync(app, base_url="http://shop.internal", outbound="mounted"):
+        answer = MODULE_LEVEL_CLIENT.get("http://shop.internal/billing/charges")
+
+    assert answer.json()["host"] == "shop.internal"
+
+
+def test_an_exception_in_the_called_app_answers_the_caller_with_a_500() -> None:
+    with dispatch_sync({"billing.internal": billing_app()}, outbound="mounted"):
+        answer = requests.get("http://billing.internal/boom", timeout=CALL_TIMEOUT)
+
+    assert answer.status_code == 500
+
+
+@pytest.mark.parametrize("library", ["requests", "httpx"])
+def test_the_calling_clients_timeout_applies(library: str) -> None:
+    url = "http://billing.internal/slow"
+    with dispatch_sync({"billing.internal": billing_app()}, outbound="mounted"):
+        if library == "requests":
+            with pytest.raises(requests.exceptions.ReadTimeout):
+                requests.get(url, timeout=0.1)
+        else:
+            with pytest.raises(httpx.ReadTimeout):
+                httpx.get(url, timeout=0.1)
+
+
+def test_strict_refuses_other_hosts_with_each_librarys_connection_error() -> None:
+    mounted = "Mounted hosts: billing.internal, testserver."
+    with dispatch_sync({"billing.internal": billing_app()}, outbound="strict"):
+        with pytest.raises(requests.ConnectionError, match="example.org:80") as refused:
+            requests.get("http://example.org/", timeout=CALL_TIMEOUT)
+        assert mounted in str(refused.value)
+        with pytest.raises(httpx.ConnectError, match="example.org:443") as refused_httpx:
+            httpx.get("https://example.org/")
+        assert mounted in str(refused_httpx.value)
+        with pytest.raises(httpx.ConnectError, match=mounted):
+            asyncio.run(call_async("http://example.org/"))
+
+
+@pytest.fixture
+def loopback_server() -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1, answering "real server" to any GET."""
+    import http.server
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("content-length", "11")
+            self.end_headers()
+            self.wfile.write(b"real server")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(CALL_TIMEOUT)
+
+
+def test_loopback_is_never_diverted_nor_refused(loopback_server: str) -> None:
+    port = loopback_server.split(":")[1]
+    app = {"localhost": billing_app(), "/": billing_app()}
+    with dispatch_sync(app, base_url="http://localhost", outbound="strict"):
+        by_address = requests.get(f"http://{loopback_server}/charges", timeout=CALL_TIMEOUT)
+        by_name = httpx.get(f"http://localhost:{port}/charges")
+
+    assert by_address.text == by_name.text == "real server"
+
+
+def test_everything_is_undone_on_exit_also_when_the_body_raised() -> None:
+    patched = (httpx.Client._transport_for_url, requests.Session.get_adapter)
+    with pytest.raises(ZeroDivisionError):
+        with dispatch_sync({"billing.internal": billing_app()}, outbound="strict"):
+            assert httpx.Client._transport_for_url is not patched[0]
+            1 / 0  # noqa: B018
+
+    assert (httpx.Client._transport_for_url, requests.Session.get_adapter) == patched
+
+
+def test_the_tests_own_client_is_not_intercepted_twice() -> None:
+    seen: list[str] = []
+    app = fastapi.FastAPI()
+
+    @app.get("/")
+    async def root() -> str:
+        seen.append("served")
+        return "ok"
+
+    with dispatch_sync({"/": app}, outbound="mounted") as client:
+        assert client.get("http://testserver/").json() == "ok"
+
+    assert seen == ["served"]
+
+
+def test_off_leaves_calls_alone() -> None:
+    patched = httpx.Client._transport_for_url
+    with dispatch_sync({"billing.internal": billing_app()}):
+        assert httpx.Client._transport_for_url is patched
+
+
+def test_a_bad_mode_is_refused_naming_the_option() -> None:
+    with pytest.raises(ValueError, match="outbound = 'sometimes' is not one of"):
+        with dispatch_sync({}, outbound="sometimes"):  # type: ignore[arg-type]
+            pass
+
+
+# --- the event loop's thread, and trio -------------------------------------------------
+
+
+def test_a_blocking_call_on_the_event_loops_thread_says_what_to_do_instead() -> None:
+    app = fastapi.FastAPI()
+
+    @app.get("/blocking")
+    async def blocking() -> None:
+        requests.get("http://billing.internal/charges", timeout=CALL_TIMEOUT)
+
+    mounts = {"/": app, "billing.internal": billing_app()}
+    with dispatch_sync(mounts, outbound="mounted") as client:
+        with pytest.raises(RuntimeError, match="event loop's thread.*httpx.AsyncClient"):
+            client.get("/blocking")
+
+
+@pytest.mark.anyio
+async def test_an_async_app_calls_another_on_the_dispatchers_loop_on_both_backends() -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def charge(request: Any) -> JSONResponse:
+        async with httpx.AsyncClient() as client:
+            answer = await client.post("http://billing.internal/charges")
+        return JSONResponse({"billing": answer.json(), "library": anyio_library()})
+
+    shop = Starlette(routes=[Route("/checkout", charge, methods=["POST"])])
+    billing = Starlette(routes=[Route("/charges", echo_host, methods=["POST"])])
+    async with dispatch({"/": shop, "billing.internal": billing}, outbound="mounted") as client:
+        response = await client.post("/checkout")
+
+    assert response.json()["billing"] == {"host": "billing.internal"}
+
+
+async def echo_host(request: Any) -> Any:
+    from starlette.responses import JSONResponse
+
+    return JSONResponse({"host": request.headers["host"]})
+
+
+def anyio_library() -> str:
+    import sniffio
+
+    return sniffio.current_async_library()
