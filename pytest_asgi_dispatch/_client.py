@@ -17,11 +17,14 @@ from ._outbound import OutboundMode, check_outbound_mode, serving_outbound_sync,
 from ._routing import Dispatcher
 from ._transport import transports_for
 
-__all__ = ["DEFAULT_BASE_URL", "dispatch", "dispatch_sync"]
+__all__ = ["DEFAULT_BASE_URL", "DEFAULT_CLIENT_ADDRESS", "dispatch", "dispatch_sync"]
 
 # RFC 6761 reserves no name for this, but Django's and Starlette's test clients use it,
 # so ALLOWED_HOSTS and cookie domains set up for them work unchanged.
 DEFAULT_BASE_URL = "http://testserver"
+# The ASGI `client` every request carries unless told otherwise: the loopback address, as
+# for a browser on the test machine; the port is arbitrary (Starlette's TestClient: 123).
+DEFAULT_CLIENT_ADDRESS = ("127.0.0.1", 123)
 
 Mounts = Mapping[str, object] | Dispatcher
 
@@ -37,17 +40,22 @@ async def dispatch(
     http_client: HttpClient = "auto",
     trace: Observer | None = None,
     outbound: OutboundMode = "off",
+    client_address: tuple[str, int] = DEFAULT_CLIENT_ADDRESS,
     **client_options: Any,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """Run every mounted app's lifespan and yield an `httpx.AsyncClient` for them all.
 
     `trace`: a `Trace` that records every exchange the apps serve while the client is
     open. `http_client`: "httpx", "httpx2", or "auto" (httpx2 when it is installed): the
-    client is then that library's `AsyncClient`. Extra keyword arguments go to it.
+    client is then that library's `AsyncClient`. `client_address`: the ASGI `client`
+    (host, port) of every request (Django's `REMOTE_ADDR`, Starlette's `request.client`,
+    Flask's `remote_addr`). Extra keyword arguments go to the client.
     """
     dispatcher = as_dispatcher(mounts)
     http = client_library(http_client)
-    transport = transports_for(http)[0](dispatcher, raise_app_exceptions=raise_app_exceptions)
+    transport = transports_for(http)[0](
+        dispatcher, raise_app_exceptions=raise_app_exceptions, client=client_address
+    )
     lifespans = dispatcher.lifespans(
         startup_timeout=startup_timeout, shutdown_timeout=shutdown_timeout
     )
@@ -127,6 +135,7 @@ def dispatch_sync(
     backend: str = "asyncio",
     trace: Observer | None = None,
     outbound: OutboundMode = "off",
+    client_address: tuple[str, int] = DEFAULT_CLIENT_ADDRESS,
     **client_options: Any,
 ) -> Iterator[httpx.Client]:
     """Like `dispatch()`, for sync code: yield an `httpx.Client` (httpx2's, per `http_client`).
@@ -145,7 +154,9 @@ def dispatch_sync(
         observed_by(dispatcher, trace),
         serving_outbound_sync(dispatcher, check_outbound_mode(outbound), base_url, portal),
     ):
-        transport = async_transport(dispatcher, raise_app_exceptions=raise_app_exceptions)
+        transport = async_transport(
+            dispatcher, raise_app_exceptions=raise_app_exceptions, client=client_address
+        )
         with http.Client(
             transport=sync_transport(transport, portal),
             base_url=base_url,
