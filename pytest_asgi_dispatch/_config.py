@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ._client import DEFAULT_BASE_URL
+from ._client import DEFAULT_BASE_URL, DEFAULT_CLIENT_ADDRESS
 from ._errors import MountError
 from ._lifespan import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT
 from ._outbound import OutboundMode, check_outbound_mode
@@ -140,6 +140,7 @@ class Settings:
     startup_timeout: float | None = DEFAULT_STARTUP_TIMEOUT
     shutdown_timeout: float | None = DEFAULT_SHUTDOWN_TIMEOUT
     outbound: OutboundMode = PLUGIN_OUTBOUND  # asgi_outbound
+    client_address: tuple[str, int] = DEFAULT_CLIENT_ADDRESS
 
     @classmethod
     def from_ini(cls, getini: Callable[[str], Any]) -> Settings:
@@ -158,6 +159,7 @@ class Settings:
             outbound=check_outbound_mode(
                 (getini("asgi_outbound") or PLUGIN_OUTBOUND).strip(), "asgi_outbound"
             ),
+            client_address=_client_address(str(getini("asgi_client_address") or "").strip()),
         )
 
 
@@ -193,6 +195,23 @@ def _lines(value: object) -> list[str]:
     if isinstance(value, str):  # an option declared without a type
         value = value.splitlines()
     return [line.strip() for line in value or () if str(line).strip()]  # type: ignore[attr-defined]
+
+
+def _client_address(raw: str) -> tuple[str, int]:
+    """`HOST:PORT` (`[::1]:PORT` for IPv6) as the ASGI `client`; the default when empty."""
+    if not raw:
+        return DEFAULT_CLIENT_ADDRESS
+    host, colon, port = raw.rpartition(":")
+    bracketed = host.startswith("[") and host.endswith("]")
+    if bracketed:
+        host = host[1:-1]
+    valid_host = bool(host) and (bracketed or ":" not in host) and " " not in host
+    if not (colon and valid_host and port.isdigit() and int(port) <= 65535):
+        raise ValueError(
+            f"asgi_client_address = {raw!r} is not HOST:PORT; write e.g. "
+            "'203.0.113.7:50000', or '[2001:db8::7]:50000' for IPv6"
+        )
+    return host, int(port)
 
 
 def _timeout(getini: Callable[[str], Any], name: str, default: float) -> float | None:

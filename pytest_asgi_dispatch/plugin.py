@@ -37,6 +37,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         f"(default {DEFAULT_BASE_URL})",
     )
     parser.addini(
+        "asgi_client_address",
+        default="",
+        help="pytest-asgi-dispatch: HOST:PORT, the client address the apps see in every "
+        "request of asgi_client and asgi_sync_client (default 127.0.0.1:123)",
+    )
+    parser.addini(
         "asgi_dispatch_scope",
         default="function",
         help="pytest-asgi-dispatch: how long the apps' lifespans and the clients live: "
@@ -178,6 +184,7 @@ async def _asgi_client(
             asgi_dispatcher,
             base_url=settings.base_url,
             outbound=settings.outbound,
+            client_address=settings.client_address,
             startup_timeout=settings.startup_timeout,
             shutdown_timeout=settings.shutdown_timeout,
             event_hooks={"request": [_runners.same_loop_guard(settings.scope)]},
@@ -201,6 +208,7 @@ def asgi_sync_client(
             asgi_dispatcher,
             base_url=settings.base_url,
             outbound=settings.outbound,
+            client_address=settings.client_address,
             startup_timeout=settings.startup_timeout,
             shutdown_timeout=settings.shutdown_timeout,
         ) as client,
