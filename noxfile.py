@@ -13,7 +13,9 @@ the Django release each Python gets (6.x needs 3.12).
 nox takes each `pythonX.Y` from PATH and never downloads one; `.ci/run` finds pyenv's
 and puts them first on PATH (locally, with pyenv: `pyenv shell 3.10 3.11 3.12 3.13`),
 and skips the session of the Python its README command has just run the whole suite on.
-A new axis (a second client library, say) is a `@nox.parametrize` on `tests`.
+The second axis is the client library: each Python runs the suite once on httpx (the
+`test` extra alone) and once on httpx2 (with the `httpx2` extra, so that `auto`, the
+default of `http_client=` and of the fixtures, picks httpx2 in every test).
 """
 
 from __future__ import annotations
@@ -62,13 +64,17 @@ WHOLE_STACK_ONLY = [
     "tests/test_load.py",
     "tests/test_xdist.py",
 ]
+# The client libraries, each with the extras its venv installs: `auto` picks httpx2
+# wherever it is installed, so the venv decides which library the whole suite runs on.
+CLIENT_EXTRAS = {"httpx": "test", "httpx2": "test,httpx2"}
 NO_TESTS_RAN = 5  # pytest's exit code when nothing was collected or everything deselected
 
 
 @nox.session(python=PYTHONS)
-def tests(session: nox.Session) -> None:
-    """The suite on one Python, with the `test` extra; pytest's arguments after `--`."""
-    session.install("-e", ".[test]")
+@nox.parametrize("client", list(CLIENT_EXTRAS))
+def tests(session: nox.Session, client: str) -> None:
+    """The suite on one Python and one client library; pytest's arguments after `--`."""
+    session.install("-e", f".[{CLIENT_EXTRAS[client]}]")
     selection = [] if session.python in WHOLE_SUITE else _skipping(WHOLE_STACK_ONLY)
     arguments = session.posargs or ["-n", "auto"]
     try:
@@ -76,7 +82,7 @@ def tests(session: nox.Session) -> None:
     except CommandFailed as failure:
         if failure.return_code == NO_TESTS_RAN:  # a failure, but say why
             session.error(
-                f"pytest ran no test on Python {session.python}: nothing matches "
+                f"pytest ran no test on Python {session.python} ({client}): nothing matches "
                 f"{' '.join([*selection, *arguments])}; widen the selection"
             )
         raise
