@@ -31,6 +31,7 @@ from . import _handled
 from ._apps import WSGIAdapter, has_content_length, with_whole_body
 from ._django import sparing_this_threads_connections
 from ._observe import Observation, Observer, begin_inline
+from ._response_debug import expose, watching
 from ._routing import Dispatcher, Route
 from ._types import Scope
 
@@ -83,7 +84,9 @@ class InlinePath:
             outer = self._dispatcher.route_for(request_scope)  # the mount named in the trace
             key = None if outer is None else outer.key
             call.observe(self._dispatcher.observer, key, request_scope)
-        return runner(request, scope, call)
+        response = runner(request, scope, call)
+        expose(response, call.debug)
+        return response
 
     def _runner_for(self, route: Route) -> Runner | None:
         """How to run `route`'s app here, looking through our own wrappers; None: not at all."""
@@ -128,6 +131,7 @@ class InlineCall:
         self._context = contextvars.copy_context()
         self._recording = _handled.recording()
         self._slot = self._context.run(self._recording.__enter__)
+        self.debug = self._context.run(watching)  # Django's renders in this request
         self._observation: Observation | None = None  # while a trace observes it
         self._error: BaseException | None = None
         self._finished = False

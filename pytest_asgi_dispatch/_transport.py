@@ -35,6 +35,7 @@ from anyio.from_thread import BlockingPortal
 
 from ._client_library import HTTPX, ClientLibrary
 from ._inline import InlinePath
+from ._response_debug import DEBUG_EXTENSION, ResponseDebug, expose, watching
 from ._runtime import ClientDisconnected, Runtime
 from ._threads import CallingThreadExecutor, run_thread_sensitive_here
 from ._types import ASGIApp, Message
@@ -114,6 +115,7 @@ class _AppSide:
 
     async def run(self, app: ASGIApp, scope: dict[str, Any]) -> None:
         error: Exception | None = None
+        self._client.debug = watching()  # in the app's task: its renders, no neighbour's
         try:
             await app(scope, self.receive, self.send)
         except Exception as exc:
@@ -146,9 +148,11 @@ class _AppSide:
         if client.gone:
             await client.sent_after_leaving()
             return
-        await client.deliver(self._checked(message))
+        checked = self._checked(message)
+        if checked is not None:  # None: kept by the exchange, not part of the response
+            await client.deliver(checked)
 
-    def _checked(self, message: Message) -> Message:
+    def _checked(self, message: Message) -> Message | None:
         """The message as the client gets it, after refusing what a server would refuse
         rather than hand httpx a broken response (uvicorn raises the same in `send`)."""
         kind = message.get("type")
@@ -181,6 +185,9 @@ class _AppSide:
             if not self._is_head and status not in _BODILESS_STATUSES:
                 self._declared_length = _content_length(message.get("headers", ()))
                 self._body_left = self._declared_length or 0
+        elif kind == DEBUG_EXTENSION:  # offered in the scope: see _response_debug
+            self._client.debug = ResponseDebug.received(self._client.debug, message)
+            return None
         else:
             raise RuntimeError(f"the app sent an unexpected message {kind!r} on an http scope")
         return message
@@ -221,6 +228,7 @@ class _ClientSide:
         "_timeout",
         "cancel",
         "complete",
+        "debug",
         "gone",
         "http",
         "messages",
@@ -252,6 +260,7 @@ class _ClientSide:
         self._disconnect_told = False  # the app received `http.disconnect` after that
         self._error: Exception | None = None
         self.cancel: Callable[[], object] = _nothing
+        self.debug: ResponseDebug | None = None  # what the app disclosed for tests
 
     # What the app's side calls.
 
@@ -486,9 +495,11 @@ class _StreamingTransport:
             response_stream: Any = self._byte_stream(body)
         else:
             response_stream = self._response_stream(exchange)
-        return self._response(
+        response = self._response(
             start["status"], headers=start.get("headers", []), stream=response_stream
         )
+        expose(response, exchange.debug)
+        return response
 
     async def start(
         self, request: httpx.Request, body: AsyncIterable[bytes]
@@ -538,6 +549,7 @@ class _StreamingTransport:
             "headers": [(name.lower(), value) for name, value in request.headers.raw],
             "client": self.client,
             "server": (url.host, url.port or _DEFAULT_PORTS.get(url.scheme)),
+            "extensions": {DEBUG_EXTENSION: {}},
         }
 
     async def aclose(self) -> None:
@@ -607,6 +619,11 @@ class _SyncStreamingTransport:
         self._inline = InlinePath(transport, self.call)  # WSGI and Django: on this thread
         self._response_stream = self.http.flavour(_SyncResponseStream, self.http.SyncByteStream)
 
+    @property
+    def app(self) -> ASGIApp:
+        """The app the requests reach (the async transport's)."""
+        return self._transport.app
+
     def call(self, function: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
         """Run `function(*args)` on the portal, serving thread-sensitive calls meanwhile."""
         executor = self._executor()
@@ -638,7 +655,11 @@ class _SyncStreamingTransport:
             if complete
             else self._response_stream(self, exchange, first)
         )
-        return self.http.Response(start["status"], headers=start.get("headers", []), stream=stream)
+        response = self.http.Response(
+            start["status"], headers=start.get("headers", []), stream=stream
+        )
+        expose(response, exchange.debug)
+        return response
 
     def _body_of(self, stream: Any) -> AsyncIterable[bytes]:
         """The request body as the app reads it: bytes as they are, a generator (or any
