@@ -77,9 +77,7 @@ def is_async(client: HttpxClient) -> bool:
 def dispatcher_of(client: object) -> Dispatcher:
     """The `Dispatcher` behind a client of `dispatch()`, `dispatch_sync()` or the fixtures."""
     transport = getattr(client, "_transport", None)  # httpx keeps the client's transport there
-    app = getattr(transport, "app", None) or getattr(
-        getattr(transport, "_transport", None), "app", None
-    )
+    app = getattr(transport, "app", None)
     if not isinstance(app, Dispatcher):
         raise TypeError(
             f"{client!r} is not a client of pytest-asgi-dispatch: pass asgi_client, "
