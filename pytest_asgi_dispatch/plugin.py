@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Generator, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, NoReturn
@@ -16,6 +17,8 @@ from ._errors import MountError
 from ._lifespan import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT
 from ._live import LiveServer
 from ._routing import Dispatcher
+from ._trace import Trace
+from ._trace_report import MODES, SECTION, TestTraces, TraceReports
 
 _settings_key = pytest.StashKey[Settings]()
 _current_item_key = pytest.StashKey["pytest.Item | None"]()
@@ -187,6 +190,7 @@ async def _asgi_client(
             client_address=settings.client_address,
             startup_timeout=settings.startup_timeout,
             shutdown_timeout=settings.shutdown_timeout,
+            trace=_test_traces(pytestconfig),
             event_hooks={"request": [_runners.same_loop_guard(settings.scope)]},
         ) as client:
             yield client
@@ -211,6 +215,7 @@ def asgi_sync_client(
             client_address=settings.client_address,
             startup_timeout=settings.startup_timeout,
             shutdown_timeout=settings.shutdown_timeout,
+            trace=_test_traces(pytestconfig),
         ) as client,
     ):
         yield client
@@ -272,3 +277,94 @@ def pytest_addoption_outbound(parser: pytest.Parser) -> None:
         "mounted host or the base URL's host: 'mounted' serves them in-process (default), "
         "'strict' also refuses every other non-loopback host, 'off' leaves them alone",
     )
+
+
+# --- the traffic trace: asgi_trace, the "asgi traffic" section, --asgi-trace-dir ---
+
+_test_traces_key = pytest.StashKey[TestTraces]()
+_trace_reports_key = pytest.StashKey[TraceReports]()
+_test_trace_key = pytest.StashKey[Trace]()
+_test_failed_key = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(specname="pytest_addoption")
+def pytest_addoption_trace(parser: pytest.Parser) -> None:
+    parser.addini(
+        "asgi_trace",
+        default="failed",
+        help="pytest-asgi-dispatch: whose reports get an 'asgi traffic' section, the calls "
+        f"between the test and the apps: {', '.join(MODES)} (default failed)",
+    )
+    parser.getgroup("pytest-asgi-dispatch").addoption(
+        "--asgi-trace-dir",
+        metavar="DIR",
+        default=None,
+        help="write the traffic of each failing test to DIR, as JSON and as Markdown with "
+        "a Mermaid diagram",
+    )
+
+
+@pytest.hookimpl(specname="pytest_configure")
+def pytest_configure_trace(config: pytest.Config) -> None:
+    try:
+        config.stash[_trace_reports_key] = TraceReports.from_options(
+            config.getini("asgi_trace"),
+            config.getoption("asgi_trace_dir"),
+            os.environ.get("GITHUB_STEP_SUMMARY"),
+        )
+    except ValueError as exc:
+        raise pytest.UsageError(f"pytest-asgi-dispatch: {exc}") from None
+    config.stash[_test_traces_key] = TestTraces()
+
+
+def _test_traces(config: pytest.Config) -> TestTraces:
+    """The observer the plugin's clients carry: it records into the running test's trace."""
+    return config.stash[_test_traces_key]
+
+
+def _start_trace(item: pytest.Item) -> Trace:
+    trace = item.stash[_test_trace_key] = Trace()
+    _test_traces(item.config).current = trace
+    return trace
+
+
+@pytest.hookimpl(wrapper=True, specname="pytest_runtest_protocol")
+def pytest_runtest_protocol_trace(item: pytest.Item) -> Generator[None, object, object]:
+    """Give the test a trace of its own, from its setup to its teardown."""
+    requested = "asgi_trace" in getattr(item, "fixturenames", ())
+    if item.config.stash[_trace_reports_key].records(requested):
+        _start_trace(item)
+    try:
+        return (yield)
+    finally:
+        _test_traces(item.config).current = None
+
+
+@pytest.hookimpl(wrapper=True, specname="pytest_runtest_makereport")
+def pytest_runtest_makereport_trace(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Add the traffic to the report as asked; after the teardown, write its files."""
+    report = yield
+    trace = item.stash.get(_test_trace_key, None)
+    if trace is None:
+        return report
+    reports = item.config.stash[_trace_reports_key]
+    failed = item.stash.get(_test_failed_key, False) or report.failed  # in any phase
+    item.stash[_test_failed_key] = failed
+    section = reports.section(trace, when=report.when, failed=report.failed)
+    if section is not None:
+        report.sections.append((SECTION, section))
+    if report.when == "teardown":
+        reports.finish(item.nodeid, trace, failed=failed)
+    return report
+
+
+@pytest.fixture
+def asgi_trace(request: pytest.FixtureRequest) -> Trace:
+    """The traffic of this test: every call the plugin's clients carried, in order of start.
+
+    Whatever the clients' scope, it holds this test's calls only.
+    """
+    trace = request.node.stash.get(_test_trace_key, None)
+    return trace if trace is not None else _start_trace(request.node)
