@@ -231,6 +231,12 @@ GROUPS = [
         sections=("Sync tests", "Django and the test database", "Outside pytest", "On trio"),
         apps_in_ini=True,
     ),
+    Group(
+        "login-sessions-csrf",
+        "docs/how-to/login-sessions-csrf.md",
+        sections=("Log in to a Django mount",),
+        apps_in_ini=True,
+    ),
     Group("websockets", "docs/how-to/websockets.md"),
     Group(
         "django",
@@ -246,6 +252,7 @@ GROUPS = [
         sections=("Mount it",),
         tests=BILLING_ANSWERS_ASYNC_TESTS,
     ),
+    Group("django-test-suites", "docs/how-to/django-test-suites.md"),
     Group(
         "outside-fixtures",
         SCOPES,
