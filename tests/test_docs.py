@@ -252,6 +252,7 @@ GROUPS = [
         sections=("Mount it",),
         tests=BILLING_ANSWERS_ASYNC_TESTS,
     ),
+    Group("django-test-suites", "docs/how-to/django-test-suites.md"),
     Group(
         "outside-fixtures",
         SCOPES,
