@@ -56,13 +56,23 @@ class Client(DjangoClient):  # type: ignore[misc]
     """`django.test.Client` for the combined site: `client_class = Client` on a TestCase.
 
     Same constructor, methods and defaults as Django's (CSRF checks off, a view's
-    exception raised in the test), plus `mounts`: the mount table (a mapping or a
-    `Dispatcher`). Without it, the class attribute `mounts` of a subclass; without
-    that, the `asgi_apps` ini option's table (under pytest).
+    exception raised in the test). A request for a Django mount runs Django's own
+    `ClientHandler` on the test's thread; one for another mount goes through the table's
+    running apps, and its response comes back as a Django `HttpResponse`.
 
-    A table's non-Django apps start once per process, at the first request one of them
-    serves, and run until the pytest session ends (or the process exits, or
-    `pytest_asgi_dispatch.django.close_sites()`).
+    Args:
+        enforce_csrf_checks: as Django's: False switches Django's CSRF checks off.
+        raise_request_exception: as Django's: a view's exception is raised in the test.
+        mounts: the mount table, a mapping or a `Dispatcher`. Without it, the class
+            attribute `mounts` of a subclass; without that, the `asgi_apps` ini option's
+            table (under pytest).
+        headers: as Django's: headers sent with every request.
+        query_params: as Django's: query parameters added to every request.
+        **defaults: as Django's: environ keys of every request.
+
+    A table's apps other than Django start once per process, at the first request one
+    of them serves, and run until the pytest session ends (or the process exits, or
+    `close_sites()`).
     """
 
     mounts: ClassVar[Mapping[str, object] | Dispatcher | None] = None

@@ -219,7 +219,12 @@ def ini_site() -> Site:
 
 
 def close_sites() -> None:
-    """Shut down every running table's apps (they start again at their next request)."""
+    """Shut down the apps that `pytest_asgi_dispatch.django.Client` started.
+
+    Every table's: their lifespans' shutdown runs, their event loop stops. A later
+    request starts them again. The pytest plugin calls it when the session ends; outside
+    pytest it runs at exit.
+    """
     with _sites_lock:
         sites = [site for _, site in _sites.values()]
     for site in [*sites, *(site for site in _ini_tables if site is not None)]:
