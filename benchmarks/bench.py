@@ -44,7 +44,8 @@ sys.path.insert(0, str(HERE))  # `apps`, for this script and the uvicorn subproc
 
 from apps import first, second, small, third, trivial  # noqa: E402
 
-from pytest_asgi_dispatch import Dispatcher, dispatch, dispatch_sync  # noqa: E402
+from pytest_asgi_dispatch import Dispatcher, Trace, dispatch, dispatch_sync  # noqa: E402
+from pytest_asgi_dispatch._routing import _scope_for  # noqa: E402
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
@@ -60,6 +61,7 @@ class Settings:
         self.requests = 500 // scale  # per round of the async client comparisons
         self.rounds = 3 if quick else 7
         self.sync_requests = 300 // scale  # per round of the sync client comparisons
+        self.trace_rounds = 3 if quick else 40  # of requests / 5, with and without a trace
         # The sync client on Flask and Django: many short rounds, the best taken per client.
         self.framework_requests = 100 // scale
         self.framework_rounds = 3 if quick else 40
@@ -383,6 +385,78 @@ def bench_sync_frameworks(settings: Settings) -> None:
     )
 
 
+# 2c. The traffic trace: what recording costs, and what the hook costs with no trace set.
+
+
+class _DispatcherBeforeTheHook(Dispatcher):
+    """`Dispatcher.__call__` as it was before the observer hook (437c170^): the baseline
+    for the hook's cost when no trace is set."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        route = self.route_for(scope)
+        if route is None:
+            await self._not_found(scope, receive, send)
+            return
+        await route.app(_scope_for(route, scope), receive, send)
+
+
+async def _bench_trace_async(settings: Settings) -> tuple[float, float]:
+    """The best rate of many short interleaved rounds, without and with a trace: on a
+    shared machine some rounds run unpreempted, and a 5% difference needs them."""
+    n = max(settings.requests // 5, 10)
+    trace = Trace()
+    async with dispatch({"/": small}) as plain, dispatch({"/": small}, trace=trace) as traced:
+        for client in (plain, traced):  # warm up
+            assert (await client.get("/hello")).text == "hello, world"
+        rates: tuple[list[float], list[float]] = ([], [])
+        for _ in range(settings.trace_rounds):
+            rates[0].append(await _requests_per_second(plain, "/hello", n))
+            trace.clear()  # the list stays short, as a test's does
+            rates[1].append(await _requests_per_second(traced, "/hello", n))
+    assert len(trace.calls) == n
+    return max(rates[0]), max(rates[1])
+
+
+def bench_trace(settings: Settings) -> None:
+    plain, traced = asyncio.run(_bench_trace_async(settings))
+    row(
+        "Trace: `dispatch()` client, each request recorded, vs no trace",
+        _rate(traced),
+        f"{_rate(plain)} (no trace)",
+        f"{traced / plain:.3f}x (+{1e6 / traced - 1e6 / plain:.1f} µs)",
+        "≥ 0.95x",
+        traced / plain >= 0.95,
+    )
+    rounds, calls = settings.raw_rounds, settings.raw_calls
+    scope = _scope("/svc/items/42")
+    before = _DispatcherBeforeTheHook({"/svc": trivial})
+    unobserved = Dispatcher({"/svc": trivial})
+    observed = Dispatcher({"/svc": trivial})
+    times: dict[str, list[float]] = {"before": [], "unobserved": [], "observed": []}
+    for _ in range(rounds):  # interleaved, so drift hits all alike
+        times["before"].append(_ns_per_call(before, scope, calls))
+        times["unobserved"].append(_ns_per_call(unobserved, scope, calls))
+        observed.observer = Trace()  # a fresh one each round: the list stays short
+        times["observed"].append(_ns_per_call(observed, scope, calls))
+    best = {name: min(values) for name, values in times.items()}
+    row(
+        "Trace hook, no trace set: raw Dispatcher call vs the Dispatcher before the hook",
+        f"{best['unobserved'] / 1000:.3f} µs",
+        f"{best['before'] / 1000:.3f} µs (before the hook)",
+        f"{best['unobserved'] - best['before']:+.0f} ns",
+        "≤ +20 ns",
+        best["unobserved"] - best["before"] <= 20,
+    )
+    row(
+        "Trace: raw Dispatcher call, recorded",
+        f"{best['observed'] / 1000:.2f} µs",
+        f"{best['unobserved'] / 1000:.2f} µs (no trace)",
+        f"+{(best['observed'] - best['unobserved']) / 1000:.2f} µs per request",
+        "",
+        None,
+    )
+
+
 # 3. Setup: three apps with lifespans up and answering.
 
 THREE = {"/first": first, "/second": second, "/third": third}
@@ -564,6 +638,7 @@ CASES: dict[str, Callable[[Settings], None]] = {
     "async": bench_async_clients,
     "sync": bench_sync_clients,
     "sync-frameworks": bench_sync_frameworks,
+    "trace": bench_trace,
     "setup": bench_setup,
     "memory": bench_memory,
     "upload": bench_upload_memory,

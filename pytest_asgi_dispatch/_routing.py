@@ -128,15 +128,22 @@ class Dispatcher:
             await self._serve_lifespan(receive, send)
             return
         route = self.route_for(scope)
-        app: ASGIApp
-        if route is None:
-            app, app_scope, key = self._not_found, scope, None
+        if self.observer is not None:
+            await self._serve_observed(self.observer, route, scope, receive, send)
+        elif route is None:
+            await self._not_found(scope, receive, send)
         else:
-            app, app_scope, key = route.app, _scope_for(route, scope), route.key
-        if self.observer is None:
-            await app(app_scope, receive, send)
-        else:  # the trace: see _observe
-            await serve_observed(self.observer, key, scope, app, app_scope, receive, send)
+            await route.app(_scope_for(route, scope), receive, send)
+
+    async def _serve_observed(
+        self, observer: Observer, route: Route | None, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """`__call__`'s serving, with `observer` told of the exchange (the trace: see _observe)."""
+        if route is None:
+            await serve_observed(observer, None, scope, self._not_found, scope, receive, send)
+        else:
+            app_scope = _scope_for(route, scope)
+            await serve_observed(observer, route.key, scope, route.app, app_scope, receive, send)
 
     def lifespans(
         self,
