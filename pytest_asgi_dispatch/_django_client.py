@@ -66,9 +66,8 @@ class Client(DjangoClient):  # type: ignore[misc]
         mounts: the mount table, a mapping or a `Dispatcher`. Without it, the class
             attribute `mounts` of a subclass; without that, the `asgi_apps` ini option's
             table (under pytest).
-        headers: as Django's: headers sent with every request.
-        query_params: as Django's: query parameters added to every request.
-        **defaults: as Django's: environ keys of every request.
+        **defaults: as Django's: `headers=` and `query_params=` (Django 5.1+) for every
+            request, and environ keys.
 
     A table's apps other than Django start once per process, at the first request one
     of them serves, and run until the pytest session ends (or the process exits, or
@@ -83,17 +82,10 @@ class Client(DjangoClient):  # type: ignore[misc]
         raise_request_exception: bool = True,
         *,
         mounts: Mapping[str, object] | Dispatcher | None = None,
-        headers: Mapping[str, Any] | None = None,
-        query_params: Mapping[str, Any] | None = None,
         **defaults: Any,
     ) -> None:
-        super().__init__(
-            enforce_csrf_checks,
-            raise_request_exception,
-            headers=headers,
-            query_params=query_params,
-            **defaults,
-        )
+        # `headers`, `query_params` (Django 5.1+), environ keys: as the installed Django takes them.
+        super().__init__(enforce_csrf_checks, raise_request_exception, **defaults)
         table = mounts if mounts is not None else type(self).mounts
         site = ini_site() if table is None else site_for(table)
         self.handler = DispatchingHandler(site, self, enforce_csrf_checks)
