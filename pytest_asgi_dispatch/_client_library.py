@@ -28,6 +28,7 @@ __all__ = [
     "HttpClient",
     "WebSocketNames",
     "client_library",
+    "is_installed",
 ]
 
 T = TypeVar("T")
@@ -105,11 +106,16 @@ class WebSocketNames(NamedTuple):
 HTTPX = ClientLibrary("httpx", httpx, httpcore)
 
 
+def is_installed(http_client: str) -> bool:
+    """Whether the library `http_client` names can be imported (`auto` always can)."""
+    return http_client in ("auto", "httpx") or importlib.util.find_spec(http_client) is not None
+
+
 @cache
 def client_library(http_client: str = "auto") -> ClientLibrary:
     """The library that `http_client` names; `auto` is httpx2 when it is installed."""
     if http_client == "auto":
-        http_client = "httpx2" if importlib.util.find_spec("httpx2") else "httpx"
+        http_client = "httpx2" if is_installed("httpx2") else "httpx"
     if http_client == "httpx":
         return HTTPX
     if http_client == "httpx2":

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._client import DEFAULT_BASE_URL, DEFAULT_CLIENT_ADDRESS
+from ._client_library import HTTP_CLIENTS, HttpClient, is_installed
 from ._errors import MountError
 from ._lifespan import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT
 from ._outbound import OutboundMode, check_outbound_mode
@@ -141,6 +142,7 @@ class Settings:
     shutdown_timeout: float | None = DEFAULT_SHUTDOWN_TIMEOUT
     outbound: OutboundMode = PLUGIN_OUTBOUND  # asgi_outbound
     client_address: tuple[str, int] = DEFAULT_CLIENT_ADDRESS
+    http_client: HttpClient = "auto"  # asgi_http_client
 
     @classmethod
     def from_ini(cls, getini: Callable[[str], Any]) -> Settings:
@@ -160,6 +162,7 @@ class Settings:
                 (getini("asgi_outbound") or PLUGIN_OUTBOUND).strip(), "asgi_outbound"
             ),
             client_address=_client_address(str(getini("asgi_client_address") or "").strip()),
+            http_client=_http_client(str(getini("asgi_http_client") or "auto").strip()),
         )
 
 
@@ -212,6 +215,22 @@ def _client_address(raw: str) -> tuple[str, int]:
             "'203.0.113.7:50000', or '[2001:db8::7]:50000' for IPv6"
         )
     return host, int(port)
+
+
+def _http_client(raw: str) -> HttpClient:
+    """`asgi_http_client`: the fixtures' client library, checked at start-up."""
+    for name in HTTP_CLIENTS:
+        if raw == name:
+            if not is_installed(name):
+                raise ValueError(
+                    f"asgi_http_client = {raw!r}, but {raw} is not installed: "
+                    "pip install 'pytest-asgi-dispatch[httpx2]', or use 'auto'"
+                )
+            return name
+    raise ValueError(
+        f"asgi_http_client = {raw!r} is not one of {', '.join(HTTP_CLIENTS)}; "
+        "'auto' (the default) is httpx2 when it is installed, else httpx"
+    )
 
 
 def _timeout(getini: Callable[[str], Any], name: str, default: float) -> float | None:

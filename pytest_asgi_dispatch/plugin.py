@@ -180,7 +180,9 @@ def _fail_once(message: str) -> NoReturn:
 async def _asgi_client(
     asgi_dispatcher: Dispatcher, pytestconfig: pytest.Config
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """An `httpx.AsyncClient` for the combined app, every lifespan up."""
+    """An `httpx.AsyncClient` for the combined app, every lifespan up: httpx2's
+    `AsyncClient` instead when `asgi_http_client` picks httpx2 (same API, typed as httpx's).
+    """
     settings = _settings(pytestconfig)
     with _running_apps(pytestconfig, "asgi_client"):
         async with dispatch(
@@ -188,6 +190,7 @@ async def _asgi_client(
             base_url=settings.base_url,
             outbound=settings.outbound,
             client_address=settings.client_address,
+            http_client=settings.http_client,
             startup_timeout=settings.startup_timeout,
             shutdown_timeout=settings.shutdown_timeout,
             trace=_test_traces(pytestconfig),
@@ -204,7 +207,9 @@ asgi_client = pytest.fixture(scope=_dispatch_scope, name="asgi_client")(_asgi_cl
 def asgi_sync_client(
     asgi_dispatcher: Dispatcher, pytestconfig: pytest.Config
 ) -> Iterator[httpx.Client]:
-    """An `httpx.Client` for the combined app, every lifespan up, for sync tests."""
+    """An `httpx.Client` for the combined app, every lifespan up, for sync tests: httpx2's
+    `Client` instead when `asgi_http_client` picks httpx2 (same API, typed as httpx's).
+    """
     settings = _settings(pytestconfig)
     with (
         _running_apps(pytestconfig, "asgi_sync_client"),
@@ -213,6 +218,7 @@ def asgi_sync_client(
             base_url=settings.base_url,
             outbound=settings.outbound,
             client_address=settings.client_address,
+            http_client=settings.http_client,
             startup_timeout=settings.startup_timeout,
             shutdown_timeout=settings.shutdown_timeout,
             trace=_test_traces(pytestconfig),
@@ -368,3 +374,16 @@ def asgi_trace(request: pytest.FixtureRequest) -> Trace:
     """
     trace = request.node.stash.get(_test_trace_key, None)
     return trace if trace is not None else _start_trace(request.node)
+
+
+# --- the clients' library: asgi_http_client (httpx or httpx2, see _client_library) ---
+
+
+@pytest.hookimpl(specname="pytest_addoption")
+def pytest_addoption_http_client(parser: pytest.Parser) -> None:
+    parser.addini(
+        "asgi_http_client",
+        default="auto",
+        help="pytest-asgi-dispatch: the library of asgi_client and asgi_sync_client: 'httpx', "
+        "'httpx2', or 'auto' (default: httpx2 when it is installed, else httpx)",
+    )

@@ -237,6 +237,7 @@ GROUPS = [
         sections=("Log in to a Django mount",),
         apps_in_ini=True,
     ),
+    Group("http-clients", "docs/how-to/http-clients.md", apps_in_ini=True),
     Group("websockets", "docs/how-to/websockets.md"),
     Group(
         "django",

@@ -6,7 +6,7 @@ httpx2 session, `nox -s tests`: see noxfile.py).
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 import subprocess
 import sys
 from contextlib import aclosing
@@ -22,8 +22,12 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from pytest_asgi_dispatch import dispatch, dispatch_sync
+from tests.plugin_support import APPS_FIXTURE, ASYNCIO_ONLY, make_project, run
 
 pytestmark = pytest.mark.anyio
+
+# What `auto` picks here: httpx2 where it is installed (CI's httpx2 session), else httpx.
+AUTO = "httpx2" if importlib.util.find_spec("httpx2") else "httpx"
 
 
 @pytest.fixture(params=["httpx", "httpx2"])
@@ -118,9 +122,8 @@ def test_httpx2_websockets_on_the_sync_client_too() -> None:
 
 
 async def test_auto_is_httpx2_when_it_is_installed_else_httpx() -> None:
-    expected = "httpx2" if importlib.util.find_spec("httpx2") else "httpx"
     async with dispatch({"/": starlette_app}) as client:
-        assert type(client).__module__.split(".")[0] == expected
+        assert type(client).__module__.split(".")[0] == AUTO
 
 
 async def test_an_unknown_client_library_is_named_with_the_choices() -> None:
@@ -142,3 +145,73 @@ def test_without_httpx2_asking_for_it_names_the_extra_to_install() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     ).stdout
     assert "pip install 'pytest-asgi-dispatch[httpx2]'" in output
+
+
+# --- the plugin's fixtures: asgi_http_client ------------------------------------------
+
+LIBRARY_TESTS = """
+import pytest
+
+
+def test_sync(asgi_sync_client):
+    assert type(asgi_sync_client).__module__.split(".")[0] == "{LIBRARY}"
+    assert asgi_sync_client.get("/api/where").json()["root_path"] == "/api"
+
+
+@pytest.mark.anyio
+async def test_async(asgi_client):
+    assert type(asgi_client).__module__.split(".")[0] == "{LIBRARY}"
+    assert (await asgi_client.get("/billing/where")).json() == {"url": "/billing/where"}
+"""
+
+
+@pytest.mark.parametrize(
+    ("option", "library"),
+    [
+        pytest.param("asgi_http_client = httpx\n", "httpx", id="httpx"),
+        pytest.param("asgi_http_client = httpx2\n", "httpx2", id="httpx2"),
+        pytest.param("asgi_http_client = auto\n", AUTO, id="auto"),
+        pytest.param("", AUTO, id="default"),
+    ],
+)
+def test_the_ini_option_picks_the_fixtures_client_library(
+    pytester: pytest.Pytester, option: str, library: str
+) -> None:
+    pytest.importorskip(library)
+    make_project(pytester, ini=option, conftest=APPS_FIXTURE + ASYNCIO_ONLY)
+    pytester.makepyfile(test_it=LIBRARY_TESTS.replace("{LIBRARY}", library))
+
+    run(pytester).assert_outcomes(passed=2)
+
+
+def test_an_unknown_ini_client_library_is_a_usage_error_naming_it(
+    pytester: pytest.Pytester,
+) -> None:
+    make_project(pytester, ini="asgi_http_client = requests\n")
+
+    result = run(pytester)
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: pytest-asgi-dispatch: asgi_http_client = 'requests' is not one of "
+            "auto, httpx, httpx2;*"
+        ]
+    )
+
+
+def test_asking_the_ini_for_httpx2_without_it_is_a_usage_error_naming_the_extra(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "httpx2", None)  # as if not installed: find_spec raises
+    make_project(pytester, ini="asgi_http_client = httpx2\n")
+
+    result = run(pytester)
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: pytest-asgi-dispatch: asgi_http_client = 'httpx2', but httpx2 is not "
+            "installed: pip install 'pytest-asgi-dispatch[[]httpx2]'*"
+        ]
+    )
