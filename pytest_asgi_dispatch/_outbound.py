@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import http.client
+import functools
 import importlib.util
 import io
 import ipaddress
@@ -41,16 +41,18 @@ import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from http import client as http_client
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar
 
 import anyio
 import httpx
 from anyio.from_thread import BlockingPortal
 
+from ._client_library import HTTPX, ClientLibrary, client_library
 from ._observe import current_caller
 from ._routing import Dispatcher
 from ._threads import CallingThreadExecutor, run_thread_sensitive_here
-from ._transport import StreamingTransport, SyncStreamingTransport
+from ._transport import StreamingTransport, SyncStreamingTransport, transports_for
 
 __all__ = [
     "OUTBOUND_MODES",
@@ -129,10 +131,15 @@ class Outbound:
         self.hosts = frozenset(
             host for host in mounted_hosts(dispatcher) | {base_host} if not is_loopback(host)
         )
-        # The called app's exception answers the caller as a server's 500 would.
-        self.transport = StreamingTransport(dispatcher, raise_app_exceptions=False)
-        self.sync_transport = _SyncTransport(self.transport, portal, home_thread)
+        # Each client library's requests and responses stay its own: a pair per library.
+        self._transports = {
+            http: _transports(http, dispatcher, portal, home_thread) for http in _client_libraries()
+        }
         self.loop_thread = threading.get_ident()
+
+    def transports(self, http: ClientLibrary) -> _Transports:
+        """The async and sync transports that serve `http`'s clients."""
+        return self._transports[http]
 
     def diverts(self, host: str) -> bool:
         return host.lower().rstrip(".") in self.hosts
@@ -173,7 +180,8 @@ class Outbound:
 
     async def aclose(self) -> None:
         """Close every response of an outbound call still open."""
-        await self.transport.aclose()
+        for transports in self._transports.values():
+            await transports.async_.aclose()
 
 
 _active: list[Outbound] = []
@@ -183,7 +191,35 @@ def _serving() -> Outbound | None:
     return _active[-1] if _active else None
 
 
-class _SyncTransport(SyncStreamingTransport):
+class _Transports(NamedTuple):
+    async_: StreamingTransport
+    sync: SyncStreamingTransport
+
+
+def _client_libraries() -> list[ClientLibrary]:
+    """httpx, and httpx2 where it is installed: the libraries whose clients are served."""
+    return [client_library(name) for name in ("httpx", "httpx2") if _installed(name)]
+
+
+def _transports(
+    http: ClientLibrary, dispatcher: Dispatcher, portal: BlockingPortal, home_thread: int
+) -> _Transports:
+    async_transport, sync_transport = transports_for(http)
+    # The called app's exception answers the caller as a server's 500 would.
+    transport = async_transport(dispatcher, raise_app_exceptions=False)
+    sync_class = http.flavour(_SyncTransport, sync_transport)
+    return _Transports(transport, sync_class(transport, portal, home_thread))
+
+
+# The sync transport's methods, for the type checker; at run time the mixin is flavoured
+# with each library's sync transport (`ClientLibrary.flavour`).
+if TYPE_CHECKING:
+    _SyncTransportBase = SyncStreamingTransport
+else:
+    _SyncTransportBase = object
+
+
+class _SyncTransport(_SyncTransportBase):
     """The sync client's transport, with the caller (for the trace) carried to the loop.
 
     A call made on a worker thread of a request that the test's thread waits for (an
@@ -208,13 +244,7 @@ class _SyncTransport(SyncStreamingTransport):
         home = self._executor_of_a_waiting_thread()
         if home is None:
             return super().handle_request(request)
-        copy = httpx.Request(
-            request.method,
-            request.url,
-            headers=request.headers,
-            content=request.read(),
-            extensions=request.extensions,
-        )
+        copy = _copy(self.http, request, request.read())
         future = self._outbound_portal.start_task_soon(
             run_thread_sensitive_here,
             home,
@@ -261,7 +291,22 @@ async def _buffered(
         body = await response.aread()
     finally:
         await response.aclose()
-    return httpx.Response(response.status_code, headers=response.headers.raw, content=body)
+    answer: httpx.Response = transport.http.Response(
+        response.status_code, headers=response.headers.raw, content=body
+    )
+    return answer
+
+
+def _copy(http: ClientLibrary, request: httpx.Request, content: bytes) -> httpx.Request:
+    """`request` with its body read, which either face of a transport can send."""
+    copy: httpx.Request = http.module.Request(
+        request.method,
+        request.url,
+        headers=request.headers,
+        content=content,
+        extensions=request.extensions,
+    )
+    return copy
 
 
 async def _as_caller(caller: str, function: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
@@ -272,57 +317,68 @@ async def _as_caller(caller: str, function: Callable[..., Coroutine[Any, Any, T]
 # --- httpx (and httpx2): the transport picked for a URL ----------------------------
 
 
-class _OutboundTransport(httpx.BaseTransport):
-    """A sync client's calls to a mounted host: through the sync client's transport."""
+class _OutboundTransport:
+    """A sync client's calls to a mounted host: through the sync client's transport.
+
+    Flavoured with each library's `BaseTransport` (`_outbound_transports`)."""
+
+    http: ClientLibrary  # the library's, set on each flavour
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        outbound = _serving()
-        if outbound is None:  # closed while the client kept the transport
-            raise httpx.ConnectError(f"no app serves {request.url.host} any more", request=request)
-        outbound.check_not_on_loop("httpx.Client", request.url)
-        return outbound.sync_transport.handle_request(request)
+        outbound = _serving_or_refuse(self.http, request)
+        outbound.check_not_on_loop(f"{self.http.name}.Client", request.url)
+        return outbound.transports(self.http).sync.handle_request(request)
 
 
-class _AsyncOutboundTransport(httpx.AsyncBaseTransport):
+class _AsyncOutboundTransport:
     """An async client's calls to a mounted host: on the Dispatcher's loop if that is the
-    caller's, else through the sync transport from a worker thread of the caller's loop."""
+    caller's, else through the sync transport from a worker thread of the caller's loop.
+
+    Flavoured with each library's `AsyncBaseTransport`."""
+
+    http: ClientLibrary
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        outbound = _serving()
-        if outbound is None:
-            raise httpx.ConnectError(f"no app serves {request.url.host} any more", request=request)
+        http = self.http
+        outbound = _serving_or_refuse(http, request)
         if threading.get_ident() == outbound.loop_thread:
-            return await outbound.transport.handle_async_request(request)
+            return await outbound.transports(http).async_.handle_async_request(request)
         # Another event loop (a thread the app started runs one): buffered, through a thread.
-        content = await request.aread()
-        copy = httpx.Request(
-            request.method,
-            request.url,
-            headers=request.headers,
-            content=content,
-            extensions=request.extensions,
-        )
+        copy = _copy(http, request, await request.aread())
 
         def send() -> httpx.Response:
-            response = outbound.sync_transport.handle_request(copy)
+            response = outbound.transports(http).sync.handle_request(copy)
             try:
                 body = b"".join(response.stream)  # type: ignore[arg-type]
             finally:
                 response.close()
-            return httpx.Response(response.status_code, headers=response.headers.raw, content=body)
+            return http.Response(response.status_code, headers=response.headers.raw, content=body)
 
         return await anyio.to_thread.run_sync(send)
 
 
-_OUTBOUND_TRANSPORT = _OutboundTransport()
-_ASYNC_OUTBOUND_TRANSPORT = _AsyncOutboundTransport()
+def _serving_or_refuse(http: ClientLibrary, request: httpx.Request) -> Outbound:
+    outbound = _serving()
+    if outbound is None:  # closed while the client kept the transport
+        connect_error: type[httpx.ConnectError] = http.module.ConnectError
+        raise connect_error(f"no app serves {request.url.host} any more", request=request)
+    return outbound
+
+
+@functools.cache
+def _outbound_transports(http: ClientLibrary) -> tuple[object, object]:
+    """The transports a sync and an async client of `http` get for a mounted host."""
+    return (
+        http.flavour(_OutboundTransport, http.BaseTransport)(),
+        http.flavour(_AsyncOutboundTransport, http.AsyncBaseTransport)(),
+    )
 
 
 def _choosing(
     genuine: Callable[[Any, httpx.URL], Any], default: type, ours: object
 ) -> Callable[[Callable[[Any, httpx.URL], Any]], Callable[[Any, httpx.URL], Any]]:
     """A client's `_transport_for_url` that picks `ours` for a mounted host where the
-    client's own choice (`genuine`, httpx's) would be a `default` transport."""
+    client's own choice (`genuine`, the library's) would be a `default` transport."""
 
     def patch(previous: Callable[[Any, httpx.URL], Any]) -> Callable[[Any, httpx.URL], Any]:
         def _transport_for_url(client: Any, url: httpx.URL) -> Any:
@@ -373,7 +429,7 @@ def _requests_adapter_class() -> type:
                 extensions={"timeout": _httpx_timeout(timeout).as_dict()},
             )
             try:
-                response = outbound.sync_transport.handle_request(call)
+                response = outbound.transports(HTTPX).sync.handle_request(call)
             except httpx.TimeoutException as exc:
                 raise requests.exceptions.ReadTimeout(exc, request=request) from exc
             except httpx.TransportError as exc:
@@ -383,7 +439,7 @@ def _requests_adapter_class() -> type:
                 body=_RawBody(response),
                 headers=HTTPHeaderDict(headers),
                 status=response.status_code,
-                reason=http.client.responses.get(response.status_code, ""),
+                reason=http_client.responses.get(response.status_code, ""),
                 preload_content=False,
                 decode_content=True,
                 original_response=_Headers(headers),  # type: ignore[arg-type] # for cookies
@@ -427,7 +483,7 @@ class _Headers:
     """What requests reads of a urllib3 response's `_original_response`: `.msg`."""
 
     def __init__(self, headers: list[tuple[str, str]]) -> None:
-        self.msg = http.client.HTTPMessage()
+        self.msg = http_client.HTTPMessage()
         for name, value in headers:
             self.msg[name] = value
 
@@ -559,7 +615,8 @@ def _installed(module: str) -> bool:
 
 
 def _install_patches() -> None:
-    _patch_http_client_library("httpx", "httpcore")
+    for http in _client_libraries():
+        _patch_client_library(http)
     if _installed("requests"):
         import requests
         import urllib3.util.connection
@@ -568,26 +625,28 @@ def _install_patches() -> None:
         _patch(urllib3.util.connection, "create_connection", _create_connection_patch)
 
 
-def _patch_http_client_library(library: str, core: str) -> None:
-    module = importlib.import_module(library)
-    core_module = importlib.import_module(core)
-    for client, default, ours in (
-        (module.Client, module.HTTPTransport, _OUTBOUND_TRANSPORT),
-        (module.AsyncClient, module.AsyncHTTPTransport, _ASYNC_OUTBOUND_TRANSPORT),
+def _patch_client_library(http: ClientLibrary) -> None:
+    """httpx's or httpx2's seams (same names in each): one code path for both."""
+    module, core = http.module, http.core
+    ours, async_ours = _outbound_transports(http)
+    for client, default, transport in (
+        (http.Client, module.HTTPTransport, ours),
+        (http.AsyncClient, module.AsyncHTTPTransport, async_ours),
     ):
         genuine = client.__dict__["_transport_for_url"]
-        _patch(client, "_transport_for_url", _choosing(genuine, default, ours))
-    sync_backend = importlib.import_module(f"{core}._backends.sync").SyncBackend
-    auto_backend = importlib.import_module(f"{core}._backends.auto").AutoBackend
+        _patch(client, "_transport_for_url", _choosing(genuine, default, transport))
+    backends = f"{core.__name__}._backends"
+    sync_backend = importlib.import_module(f"{backends}.sync").SyncBackend
+    auto_backend = importlib.import_module(f"{backends}.auto").AutoBackend
     _patch(
         sync_backend,
         "connect_tcp",
-        lambda previous: _connect_tcp_patch(previous, core_module.ConnectError),
+        lambda previous: _connect_tcp_patch(previous, core.ConnectError),
     )
     _patch(
         auto_backend,
         "connect_tcp",
-        lambda previous: _async_connect_tcp_patch(previous, core_module.ConnectError),
+        lambda previous: _async_connect_tcp_patch(previous, core.ConnectError),
     )
 
 

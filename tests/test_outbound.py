@@ -1,14 +1,17 @@
 """Outbound calls between mounted apps: each client library x each caller kind x each target.
 
 The callers (a sync Django view, a Flask view, an async FastAPI endpoint, a plain thread
-a Flask view starts) call a target host with requests, httpx's `Client` or httpx's
-`AsyncClient`; the targets are an ASGI app (FastAPI), a WSGI app (Flask) and Django, whose
-view reads the test's `django_db` rows. This module is the URLconf of its Django site.
+a Flask view starts) call a target host with requests, or the `Client` or `AsyncClient` of
+httpx and of httpx2 (where installed: nox's httpx2 sessions); the targets are an ASGI app
+(FastAPI), a WSGI app (Flask) and Django, whose view reads the test's `django_db` rows.
+This module is the URLconf of its Django site.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
+import importlib.util
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -27,9 +30,24 @@ from django.urls import path
 from pytest_asgi_dispatch import dispatch, dispatch_sync
 from tests.djangoapp.models import Item
 
-LIBRARIES = ("requests", "httpx", "httpx-async")
+needs_httpx2 = pytest.mark.skipif(
+    importlib.util.find_spec("httpx2") is None, reason="httpx2 is not installed"
+)
+LIBRARIES = (
+    "requests",
+    "httpx",
+    "httpx-async",
+    pytest.param("httpx2", marks=needs_httpx2),
+    pytest.param("httpx2-async", marks=needs_httpx2),
+)
+HTTPX_LIBRARIES = ("httpx", pytest.param("httpx2", marks=needs_httpx2))
 TARGETS = {"asgi": "asgi.internal", "wsgi": "wsgi.internal", "django": "django.internal"}
 CALL_TIMEOUT = 10.0  # every call in these tests answers within milliseconds
+
+
+def client_module(library: str) -> Any:
+    """httpx or httpx2, for a library of `LIBRARIES`."""
+    return importlib.import_module(library.removesuffix("-async"))
 
 
 def call_with(library: str, url: str) -> tuple[int, Any]:
@@ -37,15 +55,15 @@ def call_with(library: str, url: str) -> tuple[int, Any]:
     if library == "requests":
         response = requests.get(url, timeout=CALL_TIMEOUT)
         return response.status_code, response.json()
-    if library == "httpx":
-        with httpx.Client(timeout=CALL_TIMEOUT) as client:
-            answer = client.get(url)
-        return answer.status_code, answer.json()
-    return asyncio.run(call_async(url))
+    if library.endswith("-async"):
+        return asyncio.run(call_async(url, client_module(library)))
+    with client_module(library).Client(timeout=CALL_TIMEOUT) as client:
+        answer = client.get(url)
+    return answer.status_code, answer.json()
 
 
-async def call_async(url: str) -> tuple[int, Any]:
-    async with httpx.AsyncClient(timeout=CALL_TIMEOUT) as client:
+async def call_async(url: str, module: Any = httpx) -> tuple[int, Any]:
+    async with module.AsyncClient(timeout=CALL_TIMEOUT) as client:
         answer = await client.get(url)
     return answer.status_code, answer.json()
 
@@ -116,8 +134,9 @@ def fastapi_caller() -> fastapi.FastAPI:
 
     @app.get("/call")
     async def call(library: str, target: str) -> dict[str, Any]:
-        if library == "httpx-async":  # on the Dispatcher's loop
-            status, body = await call_async(f"http://{TARGETS[target]}/target/")
+        if library.endswith("-async"):  # on the Dispatcher's loop
+            url = f"http://{TARGETS[target]}/target/"
+            status, body = await call_async(url, client_module(library))
             return {"status": status, "body": body}
         # A blocking call from async code belongs in a worker thread.
         return await anyio.to_thread.run_sync(answer, library, target)
@@ -173,7 +192,8 @@ ROWS_VISIBLE = {
 def test_an_app_calls_another_mounted_app_over_http_in_process(
     library: str, caller: str, target: str
 ) -> None:
-    rows_visible = target == "django" and (caller, library) in ROWS_VISIBLE
+    # httpx2's clients take the paths httpx's take.
+    rows_visible = target == "django" and (caller, library.replace("2", "")) in ROWS_VISIBLE
     if rows_visible:  # else Django reads on a connection of its own: SQLite's lock
         Item.objects.create(name="made by the test")
     with dispatch_sync(mounts(), outbound="mounted") as client:
@@ -209,7 +229,11 @@ def billing_app() -> fastapi.FastAPI:
     return app
 
 
-MODULE_LEVEL_CLIENT = httpx.Client()  # made at import, long before any dispatch()
+# Made at import, long before any dispatch().
+MODULE_LEVEL_CLIENTS = {
+    "httpx": httpx.Client(),
+    **({"httpx2": client_module("httpx2").Client()} if importlib.util.find_spec("httpx2") else {}),
+}
 
 
 def test_https_and_any_port_of_a_mounted_host_are_served_with_the_callers_host_header() -> None:
@@ -219,10 +243,11 @@ def test_https_and_any_port_of_a_mounted_host_are_served_with_the_callers_host_h
     assert answer.json() == {"host": "billing.internal:8443", "scheme": "https"}
 
 
-def test_a_client_made_before_the_test_and_the_base_url_host_are_served() -> None:
+@pytest.mark.parametrize("library", HTTPX_LIBRARIES)
+def test_a_client_made_before_the_test_and_the_base_url_host_are_served(library: str) -> None:
     app = {"/billing": billing_app()}
     with dispatch_sync(app, base_url="http://shop.internal", outbound="mounted"):
-        answer = MODULE_LEVEL_CLIENT.get("http://shop.internal/billing/charges")
+        answer = MODULE_LEVEL_CLIENTS[library].get("http://shop.internal/billing/charges")
 
     assert answer.json()["host"] == "shop.internal"
 
@@ -234,7 +259,7 @@ def test_an_exception_in_the_called_app_answers_the_caller_with_a_500() -> None:
     assert answer.status_code == 500
 
 
-@pytest.mark.parametrize("library", ["requests", "httpx"])
+@pytest.mark.parametrize("library", ["requests", *HTTPX_LIBRARIES])
 def test_the_calling_clients_timeout_applies(library: str) -> None:
     url = "http://billing.internal/slow"
     with dispatch_sync({"billing.internal": billing_app()}, outbound="mounted"):
@@ -242,21 +267,34 @@ def test_the_calling_clients_timeout_applies(library: str) -> None:
             with pytest.raises(requests.exceptions.ReadTimeout):
                 requests.get(url, timeout=0.1)
         else:
-            with pytest.raises(httpx.ReadTimeout):
-                httpx.get(url, timeout=0.1)
+            module = client_module(library)
+            with pytest.raises(module.ReadTimeout):
+                module.get(url, timeout=0.1)
 
 
-def test_strict_refuses_other_hosts_with_each_librarys_connection_error() -> None:
-    mounted = "Mounted hosts: billing.internal, testserver."
+MOUNTED = "Mounted hosts: billing.internal, testserver."
+
+
+def test_strict_refuses_other_hosts_with_requests_connection_error() -> None:
+    with (
+        dispatch_sync({"billing.internal": billing_app()}, outbound="strict"),
+        pytest.raises(requests.ConnectionError, match=r"example\.org:80") as refused,
+    ):
+        requests.get("http://example.org/", timeout=CALL_TIMEOUT)
+    assert MOUNTED in str(refused.value)
+
+
+@pytest.mark.parametrize("library", HTTPX_LIBRARIES)
+def test_strict_refuses_other_hosts_with_the_httpx_librarys_connection_error(
+    library: str,
+) -> None:
+    module = client_module(library)
     with dispatch_sync({"billing.internal": billing_app()}, outbound="strict"):
-        with pytest.raises(requests.ConnectionError, match=r"example\.org:80") as refused:
-            requests.get("http://example.org/", timeout=CALL_TIMEOUT)
-        assert mounted in str(refused.value)
-        with pytest.raises(httpx.ConnectError, match=r"example\.org:443") as refused_httpx:
-            httpx.get("https://example.org/")
-        assert mounted in str(refused_httpx.value)
-        with pytest.raises(httpx.ConnectError, match=mounted):
-            asyncio.run(call_async("http://example.org/"))
+        with pytest.raises(module.ConnectError, match=r"example\.org:443") as refused:
+            module.get("https://example.org/")
+        assert MOUNTED in str(refused.value)
+        with pytest.raises(module.ConnectError, match=MOUNTED):
+            asyncio.run(call_async("http://example.org/", module))
 
 
 @pytest.fixture
@@ -295,19 +333,21 @@ def test_loopback_is_never_diverted_nor_refused(loopback_server: str) -> None:
     assert by_address.text == by_name.text == "real server"
 
 
-def test_everything_is_undone_on_exit_also_when_the_body_raised() -> None:
-    patched = (httpx.Client._transport_for_url, requests.Session.get_adapter)
+@pytest.mark.parametrize("library", HTTPX_LIBRARIES)
+def test_everything_is_undone_on_exit_also_when_the_body_raised(library: str) -> None:
+    client = client_module(library).Client
+    patched = (client._transport_for_url, requests.Session.get_adapter)
     inside = []
     with (  # noqa: PT012 (the body runs inside the client, then raises)
         pytest.raises(ZeroDivisionError),
         dispatch_sync({"billing.internal": billing_app()}, outbound="strict"),
     ):
-        inside.append(httpx.Client._transport_for_url)
+        inside.append(client._transport_for_url)
         1 / 0  # noqa: B018
 
     assert inside[0] is not patched[0]
 
-    assert (httpx.Client._transport_for_url, requests.Session.get_adapter) == patched
+    assert (client._transport_for_url, requests.Session.get_adapter) == patched
 
 
 def test_the_tests_own_client_is_not_intercepted_twice() -> None:
