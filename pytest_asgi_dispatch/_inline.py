@@ -135,7 +135,7 @@ class InlineCall:
         self._observation: Observation | None = None  # while a trace observes it
         self._error: BaseException | None = None
         self._finished = False
-        self._sparing = True
+        self._sparing = "django.db" in sys.modules  # else there is nothing to spare
 
     def step(self, function: Callable[..., T], *args: Any) -> T:
         """Run part of the app's work in the request's context, sparing the test's connection.
