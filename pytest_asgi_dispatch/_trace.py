@@ -201,6 +201,7 @@ class Trace:
         every recorded call, aligned and numbered, and names the nearest match and
         where it differs.
         """
+        __tracebackhide__ = True  # pytest shows the test's line, not this one
         criteria = _Criteria.of(mount, None, method, path, status, None)
         calls = list(self.calls)
         found = [call for call in calls if not criteria.misses(call)]

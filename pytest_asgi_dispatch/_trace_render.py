@@ -139,17 +139,21 @@ def not_called_message(
             f"expected {wanted}, but no calls were recorded (is this trace the one given "
             "to dispatch(..., trace=...)?)"
         )
+    recorded = f"{len(calls)} recorded call{'s' if len(calls) > 1 else ''}"
     if found:
         numbers = ", ".join(f"#{calls.index(call) + 1}" for call in found)
-        summary = (
-            f"expected {wanted} {times} time(s), but it was called {len(found)} time(s) ({numbers})"
-        )
+        got = f"{_times(len(found))} ({numbers})"
+        summary = f"expected {wanted} {_times(times)}, got {got} of the {recorded}:"
     else:
-        summary = f"expected {wanted}, but no recorded call matches"
-    lines = [f"{summary}. The {len(calls)} recorded call(s):", _indent(table(calls))]
+        summary = f"expected {wanted}; none of the {recorded} matches:"
+    lines = [summary, _indent(table(calls))]
     if not found:
         lines.append(_nearest(criteria, calls))
     return "\n".join(lines)
+
+
+def _times(count: int | None) -> str:
+    return "once" if count == 1 else f"{count} times"
 
 
 def _describe_criteria(criteria: _Criteria) -> str:

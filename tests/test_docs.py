@@ -254,6 +254,7 @@ GROUPS = [
         tests=BILLING_ANSWERS_ASYNC_TESTS,
     ),
     Group("django-test-suites", "docs/how-to/django-test-suites.md"),
+    Group("trace", "docs/how-to/trace.md", example=False),
     Group(
         "outside-fixtures",
         SCOPES,

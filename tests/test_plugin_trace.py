@@ -7,6 +7,7 @@ a real billing service (Flask, on its own host, reached over HTTP in-process).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -328,3 +329,26 @@ def test_markdown_files_are_named_safely_for_any_test_id(tmp_path: Path) -> None
     assert stem.startswith("tests_test_a.py__TestX__test_y_param_with_odd_chars")
     assert stem != file_stem("tests/test_a.py::TestX::test_y[param/with:odd ?chars]")
     (tmp_path / f"{stem}.json").write_text("{}")  # a name every OS takes
+
+
+def test_the_how_to_shows_the_report_section_as_it_prints(pytester: pytest.Pytester) -> None:
+    from tests.docs_support import page_blocks
+
+    page = "docs/how-to/trace.md"
+    blocks = {block.title: block for block in page_blocks(page) if block.title}
+    for name in ("billing.py", "shop.py", "conftest.py", "test_checkout.py"):
+        pytester.path.joinpath(name).write_text(blocks[name].code)
+    pytester.makeini(
+        "[pytest]\nfilterwarnings = error\nasyncio_default_fixture_loop_scope = function\n"
+    )
+    (console,) = [block for block in page_blocks(page) if block.code.startswith("$ pytest\n")]
+    shown = console.code.splitlines()
+    section = shown[shown.index(next(line for line in shown if "- asgi traffic -" in line)) :]
+
+    result = run(pytester)
+
+    result.assert_outcomes(failed=1)
+    # As printed, but for the times (and so the columns' widths), which vary from run to run.
+    result.stdout.fnmatch_lines(
+        [re.sub(r" {2,}", " * ", re.sub(r"\d+\.\d ms", "* ms", line)) for line in section]
+    )

@@ -474,8 +474,8 @@ def test_assert_called_lists_every_call_aligned_and_the_nearest_match(shop_trace
     message = str(failure.value)
     lines = message.splitlines()
     assert lines[0] == (
-        "expected a call to 'billing.internal' POST /charges status 201, but no recorded "
-        "call matches. The 4 recorded call(s):"
+        "expected a call to 'billing.internal' POST /charges status 201; none of the 4 "
+        "recorded calls matches:"
     )
     table = lines[1:6]
     assert re.match(
@@ -509,7 +509,9 @@ def test_assert_called_names_how_the_nearest_call_differs(shop_trace: Trace) -> 
 def test_assert_called_times_says_which_calls_matched(shop_trace: Trace) -> None:
     with pytest.raises(
         AssertionError,
-        match=re.escape("expected a call to '/' 1 time(s), but it was called 2 time(s) (#1, #4)"),
+        match=re.escape(
+            "expected a call to '/' once, got 2 times (#1, #4) of the 4 recorded calls:"
+        ),
     ):
         shop_trace.assert_called("/", times=1)
 
