@@ -22,6 +22,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+import requests
 from django.core.asgi import get_asgi_application
 from django.http import HttpRequest, HttpResponse
 from django.test import override_settings
@@ -270,6 +271,25 @@ def test_calls_between_apps_name_the_calling_mount(client: str, anyio_backend: s
     assert checkout.error is None  # the shop handled billing's 500 itself
     assert checkout.start < charge.start
     assert charge.start + charge.duration <= checkout.start + checkout.duration  # type: ignore[operator]
+
+
+def test_a_call_from_a_wsgi_view_on_the_tests_thread_names_its_mount() -> None:
+    shop_on_flask = Flask("shop")
+
+    @shop_on_flask.post("/checkout")
+    def checkout() -> tuple[dict[str, int], int]:
+        charge = requests.post("http://billing.internal/charges", timeout=10)
+        return {"billing": charge.status_code}, 502
+
+    trace = Trace()
+    mounts = {"/shop": shop_on_flask, "billing.internal": billing_api()}
+    with dispatch_sync(mounts, trace=trace, outbound="mounted") as client:
+        client.post("/shop/checkout")  # Flask runs on this thread: the inline path
+
+    assert [(call.caller, call.mount, call.status) for call in trace.calls] == [
+        ("test", "/shop", 502),
+        ("/shop", "billing.internal", 500),
+    ]
 
 
 @pytest.mark.anyio
