@@ -51,3 +51,6 @@ STATIC_URL = "static/"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "orders"
 LOGOUT_REDIRECT_URL = "login"
+
+# Where the shop calls the billing service, server to server (the checkout view).
+BILLING_URL = "http://billing.internal"

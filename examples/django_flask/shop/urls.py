@@ -9,4 +9,5 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("orders/", views.order_list, name="orders"),
+    path("orders/<int:pk>/checkout/", views.checkout, name="checkout"),
 ]
