@@ -457,6 +457,73 @@ def bench_trace(settings: Settings) -> None:
     )
 
 
+# 2c. Outbound: one app calling another over HTTP, in-process vs a uvicorn server.
+
+
+def _calling(target: str) -> Any:
+    """A Starlette app whose `/call` asks `target`'s `/hello` with one keep-alive
+    `httpx.AsyncClient`, as a service calls another; `/local` answers without calling."""
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    client = httpx.AsyncClient()
+
+    async def call(request: Any) -> PlainTextResponse:
+        answer = await client.get(f"{target}/hello")
+        return PlainTextResponse(answer.text)
+
+    async def local(request: Any) -> PlainTextResponse:
+        return PlainTextResponse("hello, world")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> Any:
+        async with client:
+            yield
+
+    return Starlette(routes=[Route("/call", call), Route("/local", local)], lifespan=lifespan)
+
+
+async def _bench_outbound_async(settings: Settings) -> dict[str, list[float]]:
+    n = settings.requests
+    rates: dict[str, list[float]] = {"ours": [], "live": [], "local": []}
+    with uvicorn_servers("apps:small") as (server,):
+        _wait_for_200(f"{server}/hello", time.perf_counter() + 30)
+        in_process = {"/": _calling("http://target.internal"), "target.internal": small}
+        async with (
+            dispatch(in_process, outbound="mounted") as ours,
+            dispatch({"/": _calling(server)}) as live,
+        ):
+            for client in (ours, live):  # warm up, and check the answer
+                assert (await client.get("/call")).text == "hello, world"
+            for _ in range(settings.rounds):  # interleaved, so drift hits all alike
+                rates["ours"].append(await _requests_per_second(ours, "/call", n))
+                rates["live"].append(await _requests_per_second(live, "/call", n))
+                rates["local"].append(await _requests_per_second(ours, "/local", n))
+    return rates
+
+
+def bench_outbound(settings: Settings) -> None:
+    rates = asyncio.run(_bench_outbound_async(settings))
+    _compare(
+        "Outbound: an app's `httpx.AsyncClient` call to a mounted app vs to uvicorn on loopback",
+        rates["ours"],
+        rates["live"],
+        "target on uvicorn, keep-alive",
+        3.0,
+    )
+    # What the outbound call adds to the test's request, against that request alone.
+    calling, local = 1e6 / statistics.median(rates["ours"]), 1e6 / statistics.median(rates["local"])
+    row(
+        "Outbound call's own cost vs the test's own in-process request",
+        f"+{calling - local:,.0f} µs per call",
+        f"{local:,.0f} µs (the test's request, no call)",
+        f"{(calling - local) / local:.2f}x",
+        "≈ 1x",
+        None,
+    )
+
+
 # 3. Setup: three apps with lifespans up and answering.
 
 THREE = {"/first": first, "/second": second, "/third": third}
@@ -639,6 +706,7 @@ CASES: dict[str, Callable[[Settings], None]] = {
     "sync": bench_sync_clients,
     "sync-frameworks": bench_sync_frameworks,
     "trace": bench_trace,
+    "outbound": bench_outbound,
     "setup": bench_setup,
     "memory": bench_memory,
     "upload": bench_upload_memory,
