@@ -14,7 +14,6 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import flask
-import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -23,6 +22,7 @@ from starlette.routing import Route
 
 from pytest_asgi_dispatch import dispatch_sync
 from pytest_asgi_dispatch._apps import WSGIAdapter
+from pytest_asgi_dispatch._client_library import ClientLibrary
 
 Environ = dict[str, Any]
 StartResponse = Any
@@ -400,11 +400,13 @@ def test_without_raising_the_client_gets_what_a2wsgi_would_send(
 
 
 @pytest.mark.parametrize("app", [failing_mid_body, via_event_loop(failing_mid_body)])
-def test_without_raising_a_body_cut_short_by_the_app_is_a_protocol_error(app: Any) -> None:
+def test_without_raising_a_body_cut_short_by_the_app_is_a_protocol_error(
+    app: Any, http: ClientLibrary
+) -> None:
     # The 500 cannot be sent any more: a server would drop the connection.
     with (
         dispatch_sync({"/app": app}, raise_app_exceptions=False) as client,
-        pytest.raises(httpx.RemoteProtocolError, match="raised ConnectionAbortedError"),
+        pytest.raises(http.RemoteProtocolError, match="raised ConnectionAbortedError"),
     ):
         client.get("/app/")
 
@@ -465,9 +467,9 @@ def test_a_request_no_mount_matches_still_gets_the_dispatchers_404() -> None:
     assert "/billing" in response.text
 
 
-def test_the_response_knows_its_request() -> None:
+def test_the_response_knows_its_request(http: ClientLibrary) -> None:
     with dispatch_sync({"/billing": flask_app}) as client:
         response = client.get("/billing/thread")
 
-    assert isinstance(response.request, httpx.Request)
+    assert isinstance(response.request, http.module.Request)
     assert response.request.url == "http://testserver/billing/thread"

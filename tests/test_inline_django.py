@@ -17,7 +17,6 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import httpx
 import pytest
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
@@ -33,6 +32,7 @@ from django.utils.deprecation import MiddlewareMixin
 from django.views.decorators.csrf import csrf_exempt
 
 from pytest_asgi_dispatch import dispatch_sync
+from pytest_asgi_dispatch._client_library import ClientLibrary
 from tests.djangoapp.models import Item
 
 # --- the site: views and middleware -----------------------------------------------------
@@ -412,9 +412,9 @@ def test_without_raising_django_answers_with_its_own_500_page(handler: Any) -> N
     assert "<h1>Server Error (500)</h1>" in response.text
 
 
-def test_the_response_is_an_httpx_response_to_its_request() -> None:
+def test_the_response_is_the_client_librarys_response_to_its_request(http: ClientLibrary) -> None:
     with dispatch_sync({"/shop": get_asgi_application()}) as client:
         response = client.get("/shop/state/")
 
-    assert isinstance(response, httpx.Response)
+    assert isinstance(response, http.Response)
     assert response.request.url == "http://testserver/shop/state/"

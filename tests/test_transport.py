@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 
 from pytest_asgi_dispatch import dispatch, dispatch_sync
+from pytest_asgi_dispatch._client_library import ClientLibrary
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -502,7 +503,7 @@ async def test_app_returning_without_responding_is_a_clear_error() -> None:
                 await client.get("/")
 
 
-async def test_app_returning_before_its_last_body_is_a_protocol_error() -> None:
+async def test_app_returning_before_its_last_body_is_a_protocol_error(http: ClientLibrary) -> None:
     async def unfinished(scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
             await send({"type": "http.response.start", "status": 200, "headers": []})
@@ -510,22 +511,26 @@ async def test_app_returning_before_its_last_body_is_a_protocol_error() -> None:
 
     with anyio.fail_after(5):
         async with dispatch({"/": unfinished}) as client:
-            with pytest.raises(httpx.RemoteProtocolError):
+            with pytest.raises(http.RemoteProtocolError):
                 await client.get("/")
 
 
-async def test_app_hanging_before_responding_times_out_within_the_clients_timeout() -> None:
+async def test_app_hanging_before_responding_times_out_within_the_clients_timeout(
+    http: ClientLibrary,
+) -> None:
     async def hanging(scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
             await anyio.sleep_forever()
 
     with anyio.fail_after(5):
         async with dispatch({"/": hanging}, timeout=0.2) as client:
-            with pytest.raises(httpx.ReadTimeout):
+            with pytest.raises(http.ReadTimeout):
                 await client.get("/")
 
 
-async def test_app_hanging_mid_body_times_out_within_the_clients_timeout() -> None:
+async def test_app_hanging_mid_body_times_out_within_the_clients_timeout(
+    http: ClientLibrary,
+) -> None:
     async def hanging(scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
             await send({"type": "http.response.start", "status": 200, "headers": []})
@@ -534,7 +539,7 @@ async def test_app_hanging_mid_body_times_out_within_the_clients_timeout() -> No
 
     with anyio.fail_after(5):
         async with dispatch({"/": hanging}, timeout=0.2) as client:
-            with pytest.raises(httpx.ReadTimeout):
+            with pytest.raises(http.ReadTimeout):
                 await client.get("/")
 
 

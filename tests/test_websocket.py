@@ -1,4 +1,8 @@
-"""WebSockets through the dispatcher with httpx-ws: Starlette, FastAPI and Channels apps."""
+"""WebSockets through the dispatcher: Starlette, FastAPI and Channels apps.
+
+Through the client library's websocket API (the `websockets` fixture): httpx-ws on httpx,
+httpx2's own (`client.websocket()`'s `aconnect_ws`) on httpx2.
+"""
 
 from __future__ import annotations
 
@@ -17,13 +21,14 @@ from django.urls import path
 from fastapi import FastAPI
 from fastapi import WebSocket as FastAPIWebSocket
 from flask import Flask
-from httpx_ws import WebSocketDisconnect, WebSocketUpgradeError, aconnect_ws, connect_ws
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
 from pytest_asgi_dispatch import dispatch, dispatch_sync
+from pytest_asgi_dispatch._client_library import ClientLibrary
+from tests.conftest import WebSockets
 
 # Every wait in these tests is bounded by this many seconds.
 TIMEOUT = 5.0
@@ -157,22 +162,22 @@ def sync_client(apps: Apps) -> Iterator[Any]:
 
 
 async def send_until_closed(
-    client: httpx.AsyncClient, url: str, text: str, closes: list[WebSocketDisconnect]
+    websockets: WebSockets, client: httpx.AsyncClient, url: str, text: str, closes: list[Any]
 ) -> None:
     """Send `text`, then wait for the app to close the websocket; keep the close."""
-    async with aconnect_ws(url, client) as ws:
+    async with websockets.aconnect_ws(url, client) as ws:
         await ws.send_text(text)
-        with pytest.raises(WebSocketDisconnect) as closed:
+        with pytest.raises(websockets.WebSocketDisconnect) as closed:
             await ws.receive_text(TIMEOUT)
         closes.append(closed.value)
 
 
 def send_until_closed_sync(
-    client: httpx.Client, url: str, text: str, closes: list[WebSocketDisconnect]
+    websockets: WebSockets, client: httpx.Client, url: str, text: str, closes: list[Any]
 ) -> None:
-    with connect_ws(url, client) as ws:
+    with websockets.connect_ws(url, client) as ws:
         ws.send_text(text)
-        with pytest.raises(WebSocketDisconnect) as closed:
+        with pytest.raises(websockets.WebSocketDisconnect) as closed:
             ws.receive_text(TIMEOUT)
         closes.append(closed.value)
 
@@ -186,15 +191,19 @@ def skip_channels_on_trio(anyio_backend: str) -> None:
 
 
 @pytest.mark.anyio
-async def test_text_frames_reach_a_starlette_endpoint_under_its_prefix(apps: Apps) -> None:
-    async with dispatch(apps.table) as client, aconnect_ws("/live/echo", client) as ws:
+async def test_text_frames_reach_a_starlette_endpoint_under_its_prefix(
+    apps: Apps, websockets: WebSockets
+) -> None:
+    async with dispatch(apps.table) as client, websockets.aconnect_ws("/live/echo", client) as ws:
         await ws.send_text("hello")
         assert await ws.receive_text(TIMEOUT) == "hello at /live"
 
 
 @pytest.mark.anyio
-async def test_the_endpoint_sees_the_full_path_and_root_path_like_http(apps: Apps) -> None:
-    async with dispatch(apps.table) as client, aconnect_ws("/live/where", client) as ws:
+async def test_the_endpoint_sees_the_full_path_and_root_path_like_http(
+    apps: Apps, websockets: WebSockets
+) -> None:
+    async with dispatch(apps.table) as client, websockets.aconnect_ws("/live/where", client) as ws:
         assert await ws.receive_json(TIMEOUT) == {
             "path": "/live/where",
             "root_path": "/live",
@@ -203,66 +212,81 @@ async def test_the_endpoint_sees_the_full_path_and_root_path_like_http(apps: App
 
 
 @pytest.mark.anyio
-async def test_binary_frames_pass_byte_exact_even_larger_than_one_read(apps: Apps) -> None:
+async def test_binary_frames_pass_byte_exact_even_larger_than_one_read(
+    apps: Apps, websockets: WebSockets
+) -> None:
     payload = bytes(range(256)) * 1024  # 256 KiB, four times httpx-ws's read size
     async with (
         dispatch(apps.table) as client,
-        aconnect_ws("/live/echo", client, max_message_size_bytes=len(payload)) as ws,
+        websockets.aconnect_ws("/live/echo", client, max_message_size_bytes=len(payload)) as ws,
     ):
         await ws.send_bytes(payload)
         assert await ws.receive_bytes(TIMEOUT) == payload
 
 
 @pytest.mark.anyio
-async def test_a_fastapi_websocket_route_gets_its_path_parameters(apps: Apps) -> None:
-    async with dispatch(apps.table) as client, aconnect_ws("/chat/rooms/lobby", client) as ws:
+async def test_a_fastapi_websocket_route_gets_its_path_parameters(
+    apps: Apps, websockets: WebSockets
+) -> None:
+    async with (
+        dispatch(apps.table) as client,
+        websockets.aconnect_ws("/chat/rooms/lobby", client) as ws,
+    ):
         await ws.send_text("hi")
         assert await ws.receive_json(TIMEOUT) == {"room": "lobby", "said": "hi"}
 
 
 @pytest.mark.anyio
-async def test_the_apps_close_code_and_reason_reach_the_client(apps: Apps) -> None:
-    async with dispatch(apps.table) as client, aconnect_ws("/live/echo", client) as ws:
+async def test_the_apps_close_code_and_reason_reach_the_client(
+    apps: Apps, websockets: WebSockets
+) -> None:
+    async with dispatch(apps.table) as client, websockets.aconnect_ws("/live/echo", client) as ws:
         await ws.send_text("close")
-        with pytest.raises(WebSocketDisconnect) as closed:
+        with pytest.raises(websockets.WebSocketDisconnect) as closed:
             await ws.receive_text(TIMEOUT)
     assert (closed.value.code, closed.value.reason) == (4001, "bye")
 
 
 @pytest.mark.anyio
-async def test_the_clients_close_code_reaches_the_app(apps: Apps) -> None:
-    async with dispatch(apps.table) as client, aconnect_ws("/live/echo", client) as ws:
+async def test_the_clients_close_code_reaches_the_app(apps: Apps, websockets: WebSockets) -> None:
+    async with dispatch(apps.table) as client, websockets.aconnect_ws("/live/echo", client) as ws:
         await ws.close(4000)
     assert apps.disconnects == [("starlette", 4000)]
 
 
 @pytest.mark.anyio
-async def test_leaving_the_block_tells_the_app_the_client_closed_normally(apps: Apps) -> None:
-    async with dispatch(apps.table) as client, aconnect_ws("/live/echo", client):
+async def test_leaving_the_block_tells_the_app_the_client_closed_normally(
+    apps: Apps, websockets: WebSockets
+) -> None:
+    async with dispatch(apps.table) as client, websockets.aconnect_ws("/live/echo", client):
         pass
     assert apps.disconnects == [("starlette", 1000)]
 
 
 @pytest.mark.anyio
-async def test_an_app_returning_after_accept_closes_with_1000(apps: Apps) -> None:
-    async with dispatch(apps.table) as client, aconnect_ws("/raw/returns", client) as ws:
-        with pytest.raises(WebSocketDisconnect) as closed:
+async def test_an_app_returning_after_accept_closes_with_1000(
+    apps: Apps, websockets: WebSockets
+) -> None:
+    async with dispatch(apps.table) as client, websockets.aconnect_ws("/raw/returns", client) as ws:
+        with pytest.raises(websockets.WebSocketDisconnect) as closed:
             await ws.receive_text(TIMEOUT)
     assert closed.value.code == 1000
 
 
 @pytest.mark.anyio
-async def test_the_negotiated_subprotocol_reaches_the_client(apps: Apps) -> None:
+async def test_the_negotiated_subprotocol_reaches_the_client(
+    apps: Apps, websockets: WebSockets
+) -> None:
     async with (
         dispatch(apps.table) as client,
-        aconnect_ws("/live/echo", client, subprotocols=["chat.v2", "chat.v1"]) as ws,
+        websockets.aconnect_ws("/live/echo", client, subprotocols=["chat.v2", "chat.v1"]) as ws,
     ):
         assert ws.subprotocol == "chat.v2"
 
 
 @pytest.mark.anyio
-async def test_a_ping_is_answered_with_a_pong(apps: Apps) -> None:
-    async with dispatch(apps.table) as client, aconnect_ws("/live/echo", client) as ws:
+async def test_a_ping_is_answered_with_a_pong(apps: Apps, websockets: WebSockets) -> None:
+    async with dispatch(apps.table) as client, websockets.aconnect_ws("/live/echo", client) as ws:
         pong = await ws.ping()
         with anyio.fail_after(TIMEOUT):
             await pong.wait()
@@ -271,28 +295,33 @@ async def test_a_ping_is_answered_with_a_pong(apps: Apps) -> None:
 @pytest.mark.anyio
 async def test_a_close_before_accept_raises_websocket_disconnect_with_the_apps_code(
     apps: Apps,
+    websockets: WebSockets,
 ) -> None:
     async with dispatch(apps.table) as client:
-        with pytest.raises(WebSocketDisconnect) as closed:
-            async with aconnect_ws("/live/refuse", client):
+        with pytest.raises(websockets.WebSocketDisconnect) as closed:
+            async with websockets.aconnect_ws("/live/refuse", client):
                 pass  # pragma: no cover
     assert (closed.value.code, closed.value.reason) == (4403, "members only")
 
 
 @pytest.mark.anyio
-async def test_the_apps_denial_response_reaches_the_client(apps: Apps) -> None:
+async def test_the_apps_denial_response_reaches_the_client(
+    apps: Apps, websockets: WebSockets
+) -> None:
     async with dispatch(apps.table) as client:
-        with pytest.raises(WebSocketUpgradeError) as denied:
-            async with aconnect_ws("/live/deny", client):
+        with pytest.raises(websockets.WebSocketUpgradeError) as denied:
+            async with websockets.aconnect_ws("/live/deny", client):
                 pass  # pragma: no cover
     assert (denied.value.response.status_code, denied.value.response.text) == (401, "log in first")
 
 
 @pytest.mark.anyio
-async def test_an_unmounted_path_is_refused_with_a_404_listing_the_routes(apps: Apps) -> None:
+async def test_an_unmounted_path_is_refused_with_a_404_listing_the_routes(
+    apps: Apps, websockets: WebSockets
+) -> None:
     async with dispatch(apps.table) as client:
-        with anyio.fail_after(TIMEOUT), pytest.raises(WebSocketUpgradeError) as denied:
-            async with aconnect_ws("/nowhere", client):
+        with anyio.fail_after(TIMEOUT), pytest.raises(websockets.WebSocketUpgradeError) as denied:
+            async with websockets.aconnect_ws("/nowhere", client):
                 pass  # pragma: no cover
     response = denied.value.response
     assert response.status_code == 404
@@ -301,43 +330,49 @@ async def test_an_unmounted_path_is_refused_with_a_404_listing_the_routes(apps: 
 
 
 @pytest.mark.anyio
-async def test_an_app_that_never_accepts_fails_within_the_clients_timeout(apps: Apps) -> None:
+async def test_an_app_that_never_accepts_fails_within_the_clients_timeout(
+    apps: Apps, websockets: WebSockets, http: ClientLibrary
+) -> None:
     async with dispatch(apps.table, timeout=0.2) as client:
-        with anyio.fail_after(TIMEOUT), pytest.raises(httpx.ReadTimeout, match="call accept"):
-            async with aconnect_ws("/raw/silent", client):
+        with anyio.fail_after(TIMEOUT), pytest.raises(http.ReadTimeout, match="call accept"):
+            async with websockets.aconnect_ws("/raw/silent", client):
                 pass  # pragma: no cover
 
 
 @pytest.mark.anyio
 async def test_an_app_exception_closes_with_1011_then_is_raised_as_the_block_exits(
     apps: Apps,
+    websockets: WebSockets,
 ) -> None:
-    closes: list[WebSocketDisconnect] = []
+    closes: list[Any] = []
     async with dispatch(apps.table) as client:
         with pytest.raises(Boom, match="the starlette endpoint failed"):
-            await send_until_closed(client, "/live/echo", "boom", closes)
+            await send_until_closed(websockets, client, "/live/echo", "boom", closes)
     assert (closes[0].code, closes[0].reason) == (1011, "Boom: the starlette endpoint failed")
 
 
 @pytest.mark.anyio
-async def test_an_app_exception_before_accept_propagates_from_the_connect(apps: Apps) -> None:
+async def test_an_app_exception_before_accept_propagates_from_the_connect(
+    apps: Apps, websockets: WebSockets
+) -> None:
     async with dispatch(apps.table) as client:
         with pytest.raises(Boom, match="failed before accepting"):
-            async with aconnect_ws("/live/fail-early", client):
+            async with websockets.aconnect_ws("/live/fail-early", client):
                 pass  # pragma: no cover
 
 
 @pytest.mark.anyio
 async def test_without_raise_app_exceptions_a_failure_is_only_a_close_or_a_500(
     apps: Apps,
+    websockets: WebSockets,
 ) -> None:
     async with dispatch(apps.table, raise_app_exceptions=False) as client:
-        async with aconnect_ws("/live/echo", client) as ws:
+        async with websockets.aconnect_ws("/live/echo", client) as ws:
             await ws.send_text("boom")
-            with pytest.raises(WebSocketDisconnect) as closed:
+            with pytest.raises(websockets.WebSocketDisconnect) as closed:
                 await ws.receive_text(TIMEOUT)
-        with pytest.raises(WebSocketUpgradeError) as denied:
-            async with aconnect_ws("/live/fail-early", client):
+        with pytest.raises(websockets.WebSocketUpgradeError) as denied:
+            async with websockets.aconnect_ws("/live/fail-early", client):
                 pass  # pragma: no cover
     assert closed.value.code == 1011
     assert denied.value.response.status_code == 500
@@ -353,19 +388,29 @@ CHANNELS_DB = pytest.mark.django_db(transaction=True)
 @CHANNELS_DB
 @pytest.mark.anyio
 async def test_a_channels_consumer_echoes_text_under_its_prefix(
-    apps: Apps, anyio_backend: str
+    apps: Apps,
+    anyio_backend: str,
+    websockets: WebSockets,
 ) -> None:
     skip_channels_on_trio(anyio_backend)
-    async with dispatch(apps.table) as client, aconnect_ws("/shop/ws/lobby/", client) as ws:
+    async with (
+        dispatch(apps.table) as client,
+        websockets.aconnect_ws("/shop/ws/lobby/", client) as ws,
+    ):
         await ws.send_text("hello")
         assert await ws.receive_text(TIMEOUT) == "hello in lobby at /shop"
 
 
 @CHANNELS_DB
 @pytest.mark.anyio
-async def test_a_channels_consumer_gets_binary_frames(apps: Apps, anyio_backend: str) -> None:
+async def test_a_channels_consumer_gets_binary_frames(
+    apps: Apps, anyio_backend: str, websockets: WebSockets
+) -> None:
     skip_channels_on_trio(anyio_backend)
-    async with dispatch(apps.table) as client, aconnect_ws("/shop/ws/lobby/", client) as ws:
+    async with (
+        dispatch(apps.table) as client,
+        websockets.aconnect_ws("/shop/ws/lobby/", client) as ws,
+    ):
         await ws.send_bytes(b"\x00\x01\xff")
         assert await ws.receive_bytes(TIMEOUT) == b"\xff\x01\x00"
 
@@ -373,18 +418,20 @@ async def test_a_channels_consumer_gets_binary_frames(apps: Apps, anyio_backend:
 @CHANNELS_DB
 @pytest.mark.anyio
 async def test_close_codes_pass_both_ways_with_a_channels_consumer(
-    apps: Apps, anyio_backend: str
+    apps: Apps,
+    anyio_backend: str,
+    websockets: WebSockets,
 ) -> None:
     skip_channels_on_trio(anyio_backend)
     async with dispatch(apps.table) as client:
-        async with aconnect_ws("/shop/ws/lobby/", client) as ws:
+        async with websockets.aconnect_ws("/shop/ws/lobby/", client) as ws:
             await ws.send_text("close")
-            with pytest.raises(WebSocketDisconnect) as closed:
+            with pytest.raises(websockets.WebSocketDisconnect) as closed:
                 await ws.receive_text(TIMEOUT)
-        async with aconnect_ws("/shop/ws/lobby/", client) as ws:
+        async with websockets.aconnect_ws("/shop/ws/lobby/", client) as ws:
             await ws.close(4010)
-        with pytest.raises(WebSocketDisconnect) as refused:
-            async with aconnect_ws("/shop/ws/closed/", client):
+        with pytest.raises(websockets.WebSocketDisconnect) as refused:
+            async with websockets.aconnect_ws("/shop/ws/closed/", client):
                 pass  # pragma: no cover
     assert closed.value.code == 4002
     assert refused.value.code == 4004
@@ -393,20 +440,24 @@ async def test_close_codes_pass_both_ways_with_a_channels_consumer(
 
 @CHANNELS_DB
 @pytest.mark.anyio
-async def test_a_channels_consumer_exception_is_raised(apps: Apps, anyio_backend: str) -> None:
+async def test_a_channels_consumer_exception_is_raised(
+    apps: Apps, anyio_backend: str, websockets: WebSockets
+) -> None:
     skip_channels_on_trio(anyio_backend)
-    closes: list[WebSocketDisconnect] = []
+    closes: list[Any] = []
     async with dispatch(apps.table) as client:
         with pytest.raises(Boom, match="the consumer failed"):
-            await send_until_closed(client, "/shop/ws/lobby/", "boom", closes)
+            await send_until_closed(websockets, client, "/shop/ws/lobby/", "boom", closes)
     assert closes[0].code == 1011
 
 
 # The sync client.
 
 
-def test_the_sync_client_speaks_websocket_to_starlette(sync_client: Any) -> None:
-    with connect_ws("/live/echo", sync_client) as ws:
+def test_the_sync_client_speaks_websocket_to_starlette(
+    sync_client: Any, websockets: WebSockets
+) -> None:
+    with websockets.connect_ws("/live/echo", sync_client) as ws:
         ws.send_text("hello")
         assert ws.receive_text(TIMEOUT) == "hello at /live"
         ws.send_bytes(b"\x00\xff")
@@ -414,38 +465,51 @@ def test_the_sync_client_speaks_websocket_to_starlette(sync_client: Any) -> None
 
 
 @CHANNELS_DB
-def test_the_sync_client_speaks_websocket_to_channels(sync_client: Any) -> None:
-    with connect_ws("/shop/ws/lobby/", sync_client) as ws:
+def test_the_sync_client_speaks_websocket_to_channels(
+    sync_client: Any, websockets: WebSockets
+) -> None:
+    with websockets.connect_ws("/shop/ws/lobby/", sync_client) as ws:
         ws.send_text("hello")
         assert ws.receive_text(TIMEOUT) == "hello in lobby at /shop"
 
 
-def test_the_sync_client_sees_close_codes_both_ways(apps: Apps, sync_client: Any) -> None:
-    with connect_ws("/live/echo", sync_client) as ws:
+def test_the_sync_client_sees_close_codes_both_ways(
+    apps: Apps, sync_client: Any, websockets: WebSockets
+) -> None:
+    with websockets.connect_ws("/live/echo", sync_client) as ws:
         ws.send_text("close")
-        with pytest.raises(WebSocketDisconnect) as closed:
+        with pytest.raises(websockets.WebSocketDisconnect) as closed:
             ws.receive_text(TIMEOUT)
-    with connect_ws("/live/echo", sync_client) as ws:
+    with websockets.connect_ws("/live/echo", sync_client) as ws:
         ws.close(4000)
     assert closed.value.code == 4001
     assert apps.disconnects == [("starlette", 4000)]
 
 
-def test_the_sync_client_is_refused_an_unmounted_path(sync_client: Any) -> None:
-    with pytest.raises(WebSocketUpgradeError) as denied, connect_ws("/nowhere", sync_client):
+def test_the_sync_client_is_refused_an_unmounted_path(
+    sync_client: Any, websockets: WebSockets
+) -> None:
+    with (
+        pytest.raises(websockets.WebSocketUpgradeError) as denied,
+        websockets.connect_ws("/nowhere", sync_client),
+    ):
         pass  # pragma: no cover
     assert denied.value.response.status_code == 404
 
 
-def test_the_sync_client_raises_the_apps_exception_as_the_block_exits(sync_client: Any) -> None:
-    closes: list[WebSocketDisconnect] = []
+def test_the_sync_client_raises_the_apps_exception_as_the_block_exits(
+    sync_client: Any, websockets: WebSockets
+) -> None:
+    closes: list[Any] = []
     with pytest.raises(Boom):
-        send_until_closed_sync(sync_client, "/live/echo", "boom", closes)
+        send_until_closed_sync(websockets, sync_client, "/live/echo", "boom", closes)
     assert closes[0].code == 1011
 
 
-def test_the_sync_client_answers_httpx_ws_keepalive_pings(sync_client: Any) -> None:
-    with connect_ws("/live/echo", sync_client) as ws:
+def test_the_sync_client_answers_httpx_ws_keepalive_pings(
+    sync_client: Any, websockets: WebSockets
+) -> None:
+    with websockets.connect_ws("/live/echo", sync_client) as ws:
         assert ws.ping().wait(TIMEOUT)
 
 
@@ -462,7 +526,7 @@ def test_without_httpx_ws_a_websocket_request_names_the_extra_to_install() -> No
         async def app(scope, receive, send):
             pass
 
-        with dispatch_sync({"/": app}) as client:
+        with dispatch_sync({"/": app}, http_client="httpx") as client:  # httpx-ws's path
             try:
                 client.get("/", headers={"upgrade": "websocket", "connection": "upgrade"})
             except ImportError as exc:
