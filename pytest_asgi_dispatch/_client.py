@@ -49,7 +49,10 @@ async def dispatch(
     open. `http_client`: "httpx", "httpx2", or "auto" (httpx2 when it is installed): the
     client is then that library's `AsyncClient`. `client_address`: the ASGI `client`
     (host, port) of every request (Django's `REMOTE_ADDR`, Starlette's `request.client`,
-    Flask's `remote_addr`). Extra keyword arguments go to the client.
+    Flask's `remote_addr`). `outbound`: "off", or "mounted" to serve the HTTP calls the
+    apps make (httpx, httpx2, requests) to a mounted host or the `base_url` host
+    in-process while the client is open, or "strict" to also refuse every other
+    non-loopback host. Extra keyword arguments go to the client.
     """
     dispatcher = as_dispatcher(mounts)
     http = client_library(http_client)

@@ -255,6 +255,7 @@ GROUPS = [
     ),
     Group("django-test-suites", "docs/how-to/django-test-suites.md"),
     Group("trace", "docs/how-to/trace.md", example=False),
+    Group("outbound", "docs/how-to/outbound.md", example=False),
     Group(
         "outside-fixtures",
         SCOPES,
