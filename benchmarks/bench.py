@@ -58,9 +58,11 @@ class Settings:
         # Many short rounds, the best taken: on a shared machine some rounds run unpreempted.
         self.raw_calls = 10_000 // scale  # per round, per table size
         self.raw_rounds = 3 if quick else 80
-        self.requests = 500 // scale  # per round of the async client comparisons
+        self.requests = 500 // scale  # per round of the outbound comparison
         self.rounds = 3 if quick else 7
-        self.sync_requests = 300 // scale  # per round of the sync client comparisons
+        # The clients over their floors: many short rounds, the best taken per client.
+        self.client_requests = 100 // scale
+        self.client_rounds = 3 if quick else 40
         self.trace_rounds = 3 if quick else 40  # of requests / 5, with and without a trace
         # The sync client on Flask and Django: many short rounds, the best taken per client.
         self.framework_requests = 100 // scale
@@ -75,6 +77,9 @@ class Settings:
 
 Row = tuple[str, str, str, str, str, str]
 rows: list[Row] = []
+# The clients' decomposition: each client's time per request, and above its floor.
+Layer = tuple[str, str, str, str]
+layers: list[Layer] = []
 
 
 def row(measure: str, ours: str, theirs: str, ratio: str, target: str, met: bool | None) -> None:
@@ -233,35 +238,107 @@ def uvicorn_servers(*apps: str) -> Iterator[list[str]]:
             process.wait(10)
 
 
+# The client libraries installed here: httpx always, httpx2 when it is (`pip install
+# 'pytest-asgi-dispatch[httpx2]'`); each client is compared with its own library's.
+LIBRARIES: dict[str, Any] = {"httpx": httpx}
+with contextlib.suppress(ImportError):
+    import httpx2
+
+    LIBRARIES["httpx2"] = httpx2
+
+
+def _prebuilt_transport(library: Any, sync: bool) -> Any:
+    """`library`'s floor: a transport that runs no app and returns a prebuilt response,
+    so a client over it costs only the client's own code (URL, headers, cookies, hooks)."""
+
+    def response() -> Any:
+        return library.Response(200, content=b"hello, world")
+
+    if sync:
+
+        class Prebuilt(library.BaseTransport):  # type: ignore[name-defined,misc]
+            def handle_request(self, request: Any) -> Any:
+                return response()
+
+    else:
+
+        class PrebuiltAsync(library.AsyncBaseTransport):  # type: ignore[name-defined,misc]
+            async def handle_async_request(self, request: Any) -> Any:
+                return response()
+
+        return PrebuiltAsync()
+    return Prebuilt()
+
+
+async def _best_async_rates(clients: dict[str, Any], settings: Settings) -> dict[str, float]:
+    """Requests per second of each client: the best of many short rounds, the clients
+    interleaved round by round, since on a shared machine some rounds run unpreempted."""
+    for client in clients.values():  # warm up, and check the answer
+        assert (await client.get("/hello")).text == "hello, world"
+    best = dict.fromkeys(clients, 0.0)
+    for _ in range(settings.client_rounds):
+        for name, client in clients.items():
+            rate = await _requests_per_second(client, "/hello", settings.client_requests)
+            best[name] = max(best[name], rate)
+    return best
+
+
+def _layer(name: str, rate: float, floor: float | None) -> None:
+    """One line of the decomposition: a client's cost per request, and above its floor."""
+    above = "" if floor is None else f"+{1e6 / rate - 1e6 / floor:,.1f} µs"
+    layers.append((name, f"{1e6 / rate:,.1f} µs", above, f"{rate:,.0f} req/s"))
+    print(f"  {name}: {1e6 / rate:,.1f} µs {above}", file=sys.stderr)
+
+
 async def _bench_async_clients(settings: Settings) -> None:
-    n = settings.requests
     with uvicorn_servers("apps:small") as (server,):
         _wait_for_200(f"{server}/hello", time.perf_counter() + 30)
-        async with (
-            dispatch({"/": small}) as ours,
-            httpx.AsyncClient(transport=httpx.ASGITransport(small), base_url="http://t") as asgi,
-            httpx.AsyncClient(base_url=server) as live,
-        ):
-            for client in (ours, asgi, live):  # warm up, and check the answer
-                assert (await client.get("/hello")).text == "hello, world"
-            results: dict[str, list[float]] = {"ours": [], "asgi": [], "live": []}
-            for _ in range(settings.rounds):
-                results["ours"].append(await _requests_per_second(ours, "/hello", n))
-                results["asgi"].append(await _requests_per_second(asgi, "/hello", n))
-                results["live"].append(await _requests_per_second(live, "/hello", n))
-    _compare(
-        "`dispatch()` client vs httpx `ASGITransport` on the bare app",
-        results["ours"],
-        results["asgi"],
-        "`ASGITransport`",
-        1.0,
+        async with contextlib.AsyncExitStack() as stack:
+            clients: dict[str, Any] = {}
+            for name, library in LIBRARIES.items():
+                clients[f"{name} floor"] = await stack.enter_async_context(
+                    library.AsyncClient(
+                        transport=_prebuilt_transport(library, sync=False), base_url="http://t"
+                    )
+                )
+                clients[f"{name} ASGITransport"] = await stack.enter_async_context(
+                    library.AsyncClient(transport=library.ASGITransport(small), base_url="http://t")
+                )
+                clients[f"ours on {name}"] = await stack.enter_async_context(
+                    dispatch({"/": small}, http_client=name)
+                )
+            clients["uvicorn"] = await stack.enter_async_context(httpx.AsyncClient(base_url=server))
+            rates = await _best_async_rates(clients, settings)
+    for name in LIBRARIES:
+        floor = rates[f"{name} floor"]
+        _layer(
+            f"{name} `AsyncClient` floor: a transport returning a prebuilt response", floor, None
+        )
+        _layer(f"{name} `ASGITransport`", rates[f"{name} ASGITransport"], floor)
+        _layer(f"`dispatch()` on {name}", rates[f"ours on {name}"], floor)
+    _layer(
+        "uvicorn on loopback, keep-alive httpx `AsyncClient` (reference)",
+        rates["uvicorn"],
+        rates["httpx floor"],
     )
-    _compare(
-        "`dispatch()` client vs uvicorn on loopback, keep-alive httpx client",
-        results["ours"],
-        results["live"],
-        "uvicorn subprocess",
-        7.0,
+    for name in LIBRARIES:
+        ours, theirs = rates[f"ours on {name}"], rates[f"{name} ASGITransport"]
+        row(
+            f"`dispatch()` on {name} vs {name} `ASGITransport` on the bare app",
+            _rate(ours),
+            f"{_rate(theirs)} (`ASGITransport`)",
+            f"{ours / theirs:.2f}x ({1e6 / ours - 1e6 / theirs:+,.1f} µs)",
+            "≥ 1x",
+            ours >= theirs,
+        )
+    ours = rates["ours on httpx"]
+    row(
+        "`dispatch()` on httpx vs uvicorn on loopback, keep-alive httpx client",
+        _rate(ours),
+        f"{_rate(rates['uvicorn'])} (uvicorn subprocess)",
+        f"{ours / rates['uvicorn']:.2f}x",
+        "(reference)",
+        None,
     )
 
 
@@ -270,30 +347,61 @@ def bench_async_clients(settings: Settings) -> None:
 
 
 def bench_sync_clients(settings: Settings) -> None:
-    n, plain_n = settings.sync_requests, settings.plain_testclient_requests
-    results: dict[str, list[float]] = {"ours": [], "with": [], "plain": []}
-    plain = TestClient(small)
-    with dispatch_sync({"/": small}) as ours, TestClient(small) as within:
-        for client in (ours, within, plain):
-            assert client.get("/hello").text == "hello, world"
-        for _ in range(settings.rounds):
-            results["ours"].append(_sync_requests_per_second(lambda: ours.get("/hello"), n))
-            results["with"].append(_sync_requests_per_second(lambda: within.get("/hello"), n))
-            results["plain"].append(_sync_requests_per_second(lambda: plain.get("/hello"), plain_n))
-    _compare(
-        "`dispatch_sync()` client vs `with TestClient(app) as client`",
-        results["ours"],
-        results["with"],
-        "`TestClient`, in `with`",
-        3.0,
+    """The sync clients over their floors: Starlette's `TestClient` (on httpx2 when it is
+    installed, as ours is by default), and ours on each library."""
+    with contextlib.ExitStack() as stack:
+        gets: dict[str, Callable[[], Any]] = {}
+        for name, library in LIBRARIES.items():
+            floor = stack.enter_context(
+                library.Client(transport=_prebuilt_transport(library, sync=True))
+            )
+            gets[f"{name} floor"] = functools.partial(floor.get, "http://t/hello")
+            ours = stack.enter_context(dispatch_sync({"/": small}, http_client=name))
+            gets[f"ours on {name}"] = functools.partial(ours.get, "/hello")
+        within = stack.enter_context(TestClient(small))
+        gets["TestClient"] = functools.partial(within.get, "/hello")
+        plain = TestClient(small)  # no `with`: an event loop thread for every request
+        for get in (*gets.values(), functools.partial(plain.get, "/hello")):
+            assert get().text == "hello, world"
+        best = dict.fromkeys(gets, 0.0)
+        best_plain = 0.0
+        for _ in range(settings.client_rounds):  # interleaved; the best round of each
+            for name, get in gets.items():
+                best[name] = max(best[name], _ok_per_second(get, settings.client_requests))
+            best_plain = max(
+                best_plain,
+                _ok_per_second(
+                    functools.partial(plain.get, "/hello"), settings.plain_testclient_requests
+                ),
+            )
+    testclient_library = next(
+        name for name, library in LIBRARIES.items() if isinstance(within, library.Client)
     )
-    _compare(
-        "`dispatch_sync()` client vs plain `TestClient(app)`",
-        results["ours"],
-        results["plain"],
-        "`TestClient`, no `with`",
-        3.0,
+    for name in LIBRARIES:
+        _layer(
+            f"{name} `Client` floor: a transport returning a prebuilt response",
+            best[f"{name} floor"],
+            None,
+        )
+        _layer(f"`dispatch_sync()` on {name}", best[f"ours on {name}"], best[f"{name} floor"])
+    floor = best[f"{testclient_library} floor"]
+    _layer(
+        f"Starlette `TestClient`, in `with` (on {testclient_library})", best["TestClient"], floor
     )
+    _layer(f"Starlette `TestClient`, no `with` (on {testclient_library})", best_plain, floor)
+    ours = best[f"ours on {testclient_library}"]
+    for theirs, what in (
+        (best["TestClient"], "`with TestClient(app) as client`"),
+        (best_plain, "plain `TestClient(app)`"),
+    ):
+        row(
+            f"`dispatch_sync()` vs {what}, both on {testclient_library}",
+            _rate(ours),
+            _rate(theirs),
+            f"{ours / theirs:.2f}x",
+            "≥ 3x",
+            ours / theirs >= 3.0,
+        )
 
 
 # 2b. The sync client on Flask and Django, which run on the test's thread.
@@ -675,6 +783,7 @@ def machine() -> list[str]:
     packages = [
         "pytest-asgi-dispatch",
         "httpx",
+        *(["httpx2"] if "httpx2" in LIBRARIES else []),
         "anyio",
         "starlette",
         "uvicorn",
@@ -697,6 +806,13 @@ def table() -> list[str]:
     header: Row = ("Measure", "pytest-asgi-dispatch", "Alternative", "Ratio", "Target", "Verdict")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    return lines
+
+
+def layers_table() -> list[str]:
+    header = ("Client over its transport", "Per request", "Above its floor", "Rate")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in layers]
     return lines
 
 
@@ -760,6 +876,9 @@ def main() -> None:
         f"- Load average (1 min) before and after: {load_before[0]:.2f}, {load_after[0]:.2f}; "
         f"run took {time.perf_counter() - started:.0f} s"
     )
+    if layers:
+        print()
+        print("\n".join(layers_table()))
     print()
     print("\n".join(table()))
 
