@@ -17,6 +17,7 @@ observed exchange, that mount's key, so that an HTTP call the app makes to anoth
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Awaitable
 from typing import Protocol
 
 from ._types import ASGIApp, Message, Receive, Scope, Send
@@ -86,16 +87,10 @@ async def serve_observed(
     if observation is None:
         await app(app_scope, receive, send)
         return
-
-    async def send_observed(message: Message) -> None:
-        if observation.status is None:
-            observation.status = _status_of(message)
-        await send(message)
-
     token = current_caller.set(mount) if mount is not None else None
     error: BaseException | None = None
     try:
-        await app(app_scope, receive, send_observed)
+        await app(app_scope, receive, _ObservedSend(send, observation))
     except Exception as exc:
         error = exc
         raise
@@ -103,6 +98,25 @@ async def serve_observed(
         if token is not None:
             current_caller.reset(token)
         observation.end(error)
+
+
+class _ObservedSend:
+    """The app's `send`: notes the response's status as it starts.
+
+    A class rather than a closure: its call returns `send`'s own awaitable, so a message
+    costs no coroutine of its own.
+    """
+
+    __slots__ = ("_observation", "_send")
+
+    def __init__(self, send: Send, observation: Observation) -> None:
+        self._send = send
+        self._observation = observation
+
+    def __call__(self, message: Message) -> Awaitable[None]:
+        if self._observation.status is None:
+            self._observation.status = _status_of(message)
+        return self._send(message)
 
 
 def begin_inline(

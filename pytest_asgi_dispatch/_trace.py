@@ -17,7 +17,7 @@ import json
 import re
 import time
 from collections.abc import Container, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -44,7 +44,6 @@ class RecordedError(Exception):
         return f"RecordedError({self.type_name}: {self.args[0]!r})"
 
 
-@dataclass(eq=False, slots=True)
 class Call:
     """One exchange: who called which mount, what was asked and how it was answered.
 
@@ -57,16 +56,68 @@ class Call:
     seconds since the trace was made.
     """
 
-    caller: str
-    mount: str | None
-    kind: str
-    method: str
-    url: str
-    status: int | None = None
-    duration: float | None = None
-    error: BaseException | None = None
-    start: float = 0.0
-    _began: float = field(default=0.0, repr=False)  # perf_counter() at the start
+    __slots__ = (
+        "_began",
+        "_scope",
+        "_url",
+        "caller",
+        "duration",
+        "error",
+        "kind",
+        "method",
+        "mount",
+        "start",
+        "status",
+    )
+
+    def __init__(
+        self,
+        caller: str,
+        mount: str | None,
+        kind: str,
+        method: str,
+        url: str,
+        status: int | None = None,
+        duration: float | None = None,
+        error: BaseException | None = None,
+        start: float = 0.0,
+    ) -> None:
+        self.caller = caller
+        self.mount = mount
+        self.kind = kind
+        self.method = method
+        self._url = url
+        self.status = status
+        self.duration = duration
+        self.error = error
+        self.start = start
+        self._scope: Scope | None = None  # the URL's source until it is first read
+        self._began = 0.0  # perf_counter() at the start
+
+    @classmethod
+    def beginning(cls, caller: str, mount: str | None, scope: Scope, start: float) -> Call:
+        """A call starting now, from the scope the Dispatcher got; its URL is built when
+        first read, which recording a call need not wait for."""
+        kind = scope["type"]
+        call = cls(caller, mount, kind, scope.get("method", "GET"), "", start=start)
+        call._scope = scope  # a websocket's method: its handshake's GET
+        return call
+
+    @property
+    def url(self) -> str:
+        """The full URL: scheme, host (and port) as the client sent them, path, query."""
+        scope = self._scope
+        if scope is not None:
+            self._url = _url_of(scope, self.kind)
+            self._scope = None
+        return self._url
+
+    def __repr__(self) -> str:
+        return (
+            f"Call(caller={self.caller!r}, mount={self.mount!r}, kind={self.kind!r}, "
+            f"method={self.method!r}, url={self.url!r}, status={self.status!r}, "
+            f"duration={self.duration!r}, error={self.error!r}, start={self.start!r})"
+        )
 
     @property
     def path(self) -> str:
@@ -140,16 +191,8 @@ class Trace:
 
     def begin(self, caller: str, mount: str | None, scope: Scope) -> Call:
         began = time.perf_counter()
-        kind = scope["type"]
-        call = Call(
-            caller,
-            mount,
-            kind,
-            scope.get("method", "GET"),  # a websocket's handshake is a GET
-            _url_of(scope, kind),
-            start=began - self._origin,
-            _began=began,
-        )
+        call = Call.beginning(caller, mount, scope, began - self._origin)
+        call._began = began
         self.calls.append(call)  # atomic: calls may come from several threads at once
         return call
 
