@@ -139,23 +139,36 @@ async def test_the_async_client_sees_committed_rows_with_transactional_db(
 
 
 @pytest.mark.django_db
-def test_the_wsgi_handler_does_not_see_uncommitted_rows_on_postgresql() -> None:
-    # Documents a limit: a2wsgi runs WSGI apps in its own worker threads, so Django's
-    # WSGI handler queries on a connection of its own, outside the test's transaction.
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite locks the table instead of hiding the row: see docs")
+def test_the_wsgi_handler_under_the_sync_client_sees_the_tests_rows() -> None:
+    # The sync client runs a WSGI app on the test's thread, on the test's connection.
     Item.objects.create(name="apple")
 
     with dispatch_sync({"/shop": get_wsgi_application()}) as client:
         response = client.get("/shop/items/")
 
-    assert response.json() == {"names": []}
+    assert response.json() == {"names": ["apple"]}
 
 
 @pytest.fixture
 def uncommitted_apple(db: None) -> Item:
     """A row created on the test's thread, inside pytest-django's transaction."""
     return Item.objects.create(name="apple")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_the_wsgi_handler_under_the_async_client_does_not_see_uncommitted_rows_on_postgresql(
+    anyio_backend: str, uncommitted_apple: Item
+) -> None:
+    # Documents a limit: under the async client a2wsgi runs WSGI apps in its worker
+    # threads, so Django's WSGI handler queries on a connection outside the test's transaction.
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite locks the table instead of hiding the row: see docs")
+
+    async with dispatch({"/shop": get_wsgi_application()}) as client:
+        response = await client.get("/shop/items/")
+
+    assert response.json() == {"names": []}
 
 
 @pytest.mark.anyio
