@@ -1,19 +1,22 @@
 """Django's request signals versus the test's database connection.
 
 Django connects `close_old_connections` to `request_started` and `request_finished`.
-When a request's sync code runs on the test's thread (see `_threads`), that receiver
-would close the test's own connection in the middle of pytest-django's transaction
-(the next query fails with "the connection is closed"), so `django.test.Client`
-disconnects it around each request. We do the same around each call of the sync
-client, with two differences:
+When a request's sync code runs on the test's thread (see `_threads`, `_inline`), that
+receiver would close the test's own connection in the middle of pytest-django's
+transaction (the next query fails with "the connection is closed"), so
+`django.test.Client` disconnects it around each request. We spare the test's
+connections too, around each call of the sync client, but not by rewiring the signals:
 
-- The receiver is swapped, not removed, for one that skips only the threads serving
-  the call: other threads (a2wsgi's workers running Django's WSGI handler) still close
-  their connections after each request, as Django intends.
-- The swap is in place before the call starts, because `Signal.asend` picks its
-  receivers on the event loop's thread before it sends the sync ones to the test's.
-
-Between calls Django's own wiring is back, so `django.test.Client` works as ever.
+- `close_old_connections` asks each connection of the thread it runs on to
+  `close_if_unusable_or_obsolete()`. While a thread serves a call, its connections
+  answer with a no-op of their own (an instance attribute over the method), those open
+  as the call starts and those it opens (`connection_created`). Other threads (a2wsgi's
+  workers running Django's WSGI handler) still close their connections after each
+  request, as Django intends. Which thread picks the receivers does not matter either
+  (`Signal.asend` picks them on the event loop's thread, then runs sync ones here).
+- Django's wiring is never touched, so `django.test.Client` works as ever, in between
+  calls or not. Reconnecting Django's receivers around each call cost 8 signal
+  operations and left two `weakref.finalize` objects behind per call, for good.
 
 The other side: a request that runs on a thread other than the caller's (asgiref's
 thread for each request under the async client, a2wsgi's worker threads for Django's
@@ -33,76 +36,80 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
+from types import TracebackType
 from typing import Any
 
 __all__ = ["close_what_requests_open", "sparing_this_threads_connections"]
 
-_serving = threading.local()
-_swap_lock = threading.Lock()
-_callers = 0  # calls in flight, on any thread; the first swaps, the last swaps back
-_swapped: list[Any] = []  # the signals whose receiver is swapped
+_METHOD = "close_if_unusable_or_obsolete"  # what `close_old_connections` calls
+
+_serving = threading.local()  # on a thread serving calls: their depth, the connections spared
 
 _request = threading.local()  # on a thread serving requests: their depth, what they opened
-_closing_lock = threading.Lock()
-_closing = False  # whether the receivers below are connected (once per process)
+_receivers_lock = threading.Lock()
+_receivers = False  # whether the receivers below are connected (once per process)
 
 
-@contextmanager
-def sparing_this_threads_connections() -> Iterator[None]:
+def sparing_this_threads_connections() -> AbstractContextManager[None]:
     """While entered, Django's request signals leave this thread's connections open.
 
-    A no-op unless Django's database layer is loaded.
+    Reentrant (a call within a call spares nothing more); a no-op unless Django's
+    database layer is loaded.
     """
-    if "django.db" not in sys.modules:
-        yield
-        return
-    _swap_in()
-    serving_before = getattr(_serving, "requests", False)
-    _serving.requests = True
-    try:
-        yield
-    finally:
-        _serving.requests = serving_before
-        _swap_out()
+    return _SPARING
 
 
-def _swap_in() -> None:
-    global _callers
-    from django.core.signals import request_finished, request_started  # type: ignore[import-untyped]
-    from django.db import close_old_connections  # type: ignore[import-untyped]
+class _Sparing:
+    """The context manager itself: no state but the thread's (a class: cheaper than a generator)."""
 
-    with _swap_lock:
-        _callers += 1
-        if _callers > 1:
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        depth = getattr(_serving, "depth", 0)
+        _serving.depth = depth + 1
+        if depth:
             return
-        for signal in (request_started, request_finished):
-            # Only where Django's receiver is connected: a project may have removed it.
-            if signal.disconnect(close_old_connections):
-                signal.connect(_close_old_connections_unless_serving, weak=False)
-                _swapped.append(signal)
-
-
-def _swap_out() -> None:
-    global _callers
-    from django.db import close_old_connections
-
-    with _swap_lock:
-        _callers -= 1
-        if _callers > 0:
+        _serving.spared = []
+        if "django.db" not in sys.modules:
             return
-        while _swapped:
-            signal = _swapped.pop()
-            signal.disconnect(_close_old_connections_unless_serving)
-            signal.connect(close_old_connections)
+        if not _receivers:
+            _connect_receivers()
+        from django.db import connections  # type: ignore[import-untyped]
+
+        for connection in connections.all(initialized_only=True):
+            _spare(connection)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        _serving.depth -= 1
+        if _serving.depth:
+            return
+        spared, _serving.spared = getattr(_serving, "spared", ()), []
+        for connection in spared:
+            del connection.__dict__[_METHOD]
 
 
-def _close_old_connections_unless_serving(**kwargs: Any) -> None:
-    if not getattr(_serving, "requests", False):
-        from django.db import close_old_connections
+_SPARING = _Sparing()
 
-        close_old_connections(**kwargs)
+
+def _spare(connection: Any) -> None:
+    """Shadow the connection's `close_if_unusable_or_obsolete` until the call is over."""
+    if _METHOD not in connection.__dict__:  # else shadowed already: not ours to undo
+        setattr(connection, _METHOD, _keep_open)
+        _serving.spared.append(connection)
+
+
+def _keep_open() -> None:
+    """`close_if_unusable_or_obsolete` on a connection whose thread serves a call."""
+
+
+def _is_serving() -> bool:
+    return bool(getattr(_serving, "depth", 0))
 
 
 def close_what_requests_open() -> None:
@@ -110,35 +117,38 @@ def close_what_requests_open() -> None:
 
     Idempotent; a no-op unless Django's database layer is loaded.
     """
-    global _closing
-    if _closing or "django.db" not in sys.modules:
-        return
-    from django.core.signals import request_finished, request_started
+    if not _receivers and "django.db" in sys.modules:
+        _connect_receivers()
+
+
+def _connect_receivers() -> None:
+    """Connect, once, the receivers of this module: not weak, so no `weakref.finalize`."""
+    global _receivers
+    from django.core.signals import request_finished, request_started  # type: ignore[import-untyped]
     from django.db.backends.signals import connection_created  # type: ignore[import-untyped]
 
-    with _closing_lock:
-        if _closing:
+    with _receivers_lock:
+        if _receivers:
             return
         uid = "pytest_asgi_dispatch.close_what_requests_open"
         request_started.connect(_request_started, weak=False, dispatch_uid=uid)
         connection_created.connect(_connection_created, weak=False, dispatch_uid=uid)
         request_finished.connect(_request_finished, weak=False, dispatch_uid=uid)
-        _closing = True
+        _receivers = True
 
 
 def _request_started(**kwargs: Any) -> None:
     # The test's thread keeps its connections: while it serves a call (the sync client),
     # and as the main thread, where pytest-django holds the test database open.
-    if (
-        getattr(_serving, "requests", False)
-        or threading.current_thread() is threading.main_thread()
-    ):
+    if _is_serving() or threading.current_thread() is threading.main_thread():
         return
     _request.depth = getattr(_request, "depth", 0) + 1
 
 
 def _connection_created(connection: Any, **kwargs: Any) -> None:
-    if getattr(_request, "depth", 0) and _is_in_memory_sqlite(connection):
+    if _is_serving():
+        _spare(connection)  # opened by the call: the test's thread keeps it, as the others
+    elif getattr(_request, "depth", 0) and _is_in_memory_sqlite(connection):
         _request.opened = [*getattr(_request, "opened", ()), connection]
 
 

@@ -140,8 +140,8 @@ class InlineCall:
     def step(self, function: Callable[..., T], *args: Any) -> T:
         """Run part of the app's work in the request's context, sparing the test's connection.
 
-        After the first step, only while Django serves the request: sparing costs two
-        signal reconnections each way, and only Django sends the signals it guards against.
+        After the first step, only while Django serves the request: only Django sends
+        the signals it guards against, and sparing has a cost (see `_django`).
         """
         if not self._sparing:
             return self._context.run(function, *args)

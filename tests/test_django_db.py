@@ -8,16 +8,50 @@ Django is configured once per process.
 from __future__ import annotations
 
 import os
+import weakref
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from django.core.asgi import get_asgi_application
+from django.core.signals import request_finished, request_started
+from django.core.wsgi import get_wsgi_application
+from django.db.backends.signals import connection_created
 
+from pytest_asgi_dispatch import dispatch_sync
 from tests.djangoapp.db_cases import *  # noqa: F403  (the cases, on in-memory SQLite)
 
 PROJECT = Path(__file__).resolve().parent.parent
 POSTGRES_URL_VARIABLE = "PYTEST_ASGI_DISPATCH_POSTGRES"
 CASES = 15  # the test functions in db_cases.py, each run once
+
+
+def signal_state() -> tuple[int, int]:
+    """The finalizers Django's signals keep for weak receivers, and their receivers."""
+    signals = (request_started, request_finished, connection_created)
+    finalizers = [
+        info
+        for info in weakref.finalize._registry.values()  # type: ignore[attr-defined]
+        if getattr(info.func, "__self__", None) in signals  # a Signal's _remove_receiver
+    ]
+    return len(finalizers), sum(len(signal.receivers) for signal in signals)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("handler", [get_asgi_application, get_wsgi_application])
+def test_sparing_the_tests_connections_leaves_nothing_behind_per_request(
+    handler: object,
+) -> None:
+    # Each request spares the test's connections from Django's request signals; doing so
+    # by reconnecting receivers left two finalizers per request (and GC work) for good.
+    with dispatch_sync({"/shop": handler()}) as client:  # type: ignore[operator]
+        assert client.get("/shop/items/").status_code == 200  # lazily connected ones, done
+        before = signal_state()
+        for _ in range(20):
+            assert client.get("/shop/items/").json() == {"names": []}
+        after = signal_state()
+
+    assert after == before
 
 
 def run_the_cases(

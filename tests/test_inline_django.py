@@ -24,7 +24,7 @@ from django.core.asgi import get_asgi_application
 from django.core.handlers.asgi import ASGIHandler
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.test import override_settings
 from django.urls import path, reverse
@@ -260,11 +260,14 @@ def test_djangos_request_signals_leave_the_tests_connection_alone(
     handler: Any, view: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Django's `close_old_connections` would end pytest-django's transaction; in-memory
-    # SQLite ignores the close, so the check is on the call itself.
+    # SQLite ignores the close, so the check is on the call itself (on the class: the
+    # test's connection shadows it while a call is served, see `_django`).
     Item.objects.create(name="apple")
     checks: list[int] = []
     monkeypatch.setattr(
-        connection, "close_if_unusable_or_obsolete", lambda: checks.append(threading.get_ident())
+        type(connections[DEFAULT_DB_ALIAS]),
+        "close_if_unusable_or_obsolete",
+        lambda self: checks.append(threading.get_ident()),
     )
 
     with dispatch_sync({"/shop": handler()}) as client:

@@ -111,6 +111,30 @@ def test_during_a_request_other_threads_still_close_their_connections() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_connection_a_view_opens_on_the_calling_thread_stays_open() -> None:
+    # As under django.test.Client: the request's signals spare the connections of the
+    # thread the sync client runs the view on, those the view opens too (on a new thread
+    # of the test's, the view opens the first one; Django would close it at once).
+    if connection.vendor == "sqlite" and connection.is_in_memory_db():
+        pytest.skip("Django never closes an in-memory SQLite connection")
+    seen: list[object] = []
+
+    def test_thread() -> None:
+        try:
+            with dispatch_sync({"/shop": get_asgi_application()}) as client:
+                seen.append(client.get("/shop/items/").json())
+            seen.append(connection.connection is not None)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=test_thread)
+    thread.start()
+    thread.join(timeout=30)
+
+    assert seen == [{"names": []}, True]
+
+
+@pytest.mark.django_db(transaction=True)
 def test_the_wsgi_handler_sees_committed_rows_with_transactional_db() -> None:
     Item.objects.create(name="apple")
 
