@@ -23,7 +23,7 @@ from tests.djangoapp.db_cases import *  # noqa: F403  (the cases, on in-memory S
 
 PROJECT = Path(__file__).resolve().parent.parent
 POSTGRES_URL_VARIABLE = "PYTEST_ASGI_DISPATCH_POSTGRES"
-CASES = 15  # the test functions in db_cases.py, each run once
+CASES = 16  # the test functions in db_cases.py, each run once
 
 
 def signal_state() -> tuple[int, int]:
