@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from pytest_asgi_dispatch import dispatch, dispatch_sync
+from pytest_asgi_dispatch._client_library import ClientLibrary
 from tests import exception_apps
 from tests.exception_apps import TEAPOT, Boom, mount_table
 
@@ -197,18 +198,22 @@ def request_plan(count: int) -> list[tuple[int, Framework, str]]:
     ]
 
 
-def check_outcome(n: int, route: str, outcome: httpx.Response | BaseException) -> None:
+def check_outcome(
+    n: int, route: str, outcome: httpx.Response | BaseException, http: ClientLibrary
+) -> None:
     if route == "boom":
         assert isinstance(outcome, BaseException), f"request {n}: {outcome!r}"
         assert_raised_by_the_boom_view(outcome, n)
     else:
-        assert isinstance(outcome, httpx.Response), f"request {n}: {outcome!r}"
+        assert isinstance(outcome, http.Response), f"request {n}: {outcome!r}"
         assert outcome.text == f"fine {n}"
 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
-async def test_a_thousand_concurrent_requests_each_raise_their_own_views_exception() -> None:
+async def test_a_thousand_concurrent_requests_each_raise_their_own_views_exception(
+    http: ClientLibrary,
+) -> None:
     plan = request_plan(CONCURRENT_REQUESTS)
     outcomes: dict[int, httpx.Response | BaseException] = {}
 
@@ -229,10 +234,12 @@ async def test_a_thousand_concurrent_requests_each_raise_their_own_views_excepti
 
     assert len(outcomes) == CONCURRENT_REQUESTS
     for n, _, route in plan:
-        check_outcome(n, route, outcomes[n])
+        check_outcome(n, route, outcomes[n], http)
 
 
-def test_threads_sharing_one_sync_client_each_get_their_own_views_exception() -> None:
+def test_threads_sharing_one_sync_client_each_get_their_own_views_exception(
+    http: ClientLibrary,
+) -> None:
     plan = request_plan(160)
 
     def one(client: httpx.Client, n: int, framework: Framework, route: str) -> object:
@@ -249,5 +256,5 @@ def test_threads_sharing_one_sync_client_each_get_their_own_views_exception() ->
         outcomes = [future.result(timeout=LOAD_TIMEOUT) for future in futures]
 
     for (n, _, route), outcome in zip(plan, outcomes, strict=True):
-        assert isinstance(outcome, (httpx.Response, BaseException))
-        check_outcome(n, route, outcome)
+        assert isinstance(outcome, (http.Response, BaseException))
+        check_outcome(n, route, outcome, http)

@@ -4,24 +4,27 @@ from __future__ import annotations
 
 import pytest
 
+from pytest_asgi_dispatch._client_library import ClientLibrary
 from tests.plugin_support import APPS_FIXTURE, ASYNCIO_ONLY, lifespan_log, make_project, run
 
 
-def test_asgi_client_reaches_every_mounted_app(pytester: pytest.Pytester) -> None:
+def test_asgi_client_reaches_every_mounted_app(
+    pytester: pytest.Pytester, http: ClientLibrary
+) -> None:
     make_project(
         pytester,
         conftest=APPS_FIXTURE + ASYNCIO_ONLY,
-        test_it="""
-        import httpx
+        test_it=f"""
         import pytest
+        import {http.name} as library
 
         @pytest.mark.anyio
         async def test_both_apps(asgi_client):
-            assert isinstance(asgi_client, httpx.AsyncClient)
+            assert isinstance(asgi_client, library.AsyncClient)
             api = await asgi_client.get("/api/where")
             billing = await asgi_client.get("/billing/where")
-            assert api.json() == {"root_path": "/api", "starts": 1}
-            assert billing.json() == {"url": "/billing/where"}
+            assert api.json() == {{"root_path": "/api", "starts": 1}}
+            assert billing.json() == {{"url": "/billing/where"}}
         """,
     )
 
@@ -31,16 +34,16 @@ def test_asgi_client_reaches_every_mounted_app(pytester: pytest.Pytester) -> Non
     assert lifespan_log(pytester) == ["start", "stop"]
 
 
-def test_asgi_sync_client_serves_sync_tests(pytester: pytest.Pytester) -> None:
+def test_asgi_sync_client_serves_sync_tests(pytester: pytest.Pytester, http: ClientLibrary) -> None:
     make_project(
         pytester,
-        test_it="""
-        import httpx
+        test_it=f"""
+        import {http.name} as library
 
         def test_both_apps(asgi_sync_client):
-            assert isinstance(asgi_sync_client, httpx.Client)
+            assert isinstance(asgi_sync_client, library.Client)
             assert asgi_sync_client.get("/api/where").json()["starts"] == 1
-            assert asgi_sync_client.get("/billing/where").json() == {"url": "/billing/where"}
+            assert asgi_sync_client.get("/billing/where").json() == {{"url": "/billing/where"}}
         """,
     )
 
