@@ -13,9 +13,11 @@ the Django release each Python gets (6.x needs 3.12).
 nox takes each `pythonX.Y` from PATH and never downloads one; `.ci/run` finds pyenv's
 and puts them first on PATH (locally, with pyenv: `pyenv shell 3.10 3.11 3.12 3.13`),
 and skips the session of the Python its README command has just run the whole suite on.
-The second axis is the client library: each Python runs the suite once on httpx (the
-`test` extra alone) and once on httpx2 (with the `httpx2` extra, so that `auto`, the
-default of `http_client=` and of the fixtures, picks httpx2 in every test).
+The second axis is the client library: each Python can run the suite on httpx (the
+`test` extra alone) and on httpx2 (with the `httpx2` extra, so that `auto`, the default
+of `http_client=` and of the fixtures, picks httpx2 in every test, and the tests take the
+library's own types from tests/conftest.py's `http` fixture). `nox` runs both on every
+Python; `.ci/run` runs httpx on every Python and httpx2 on the newest, to keep CI's time.
 """
 
 from __future__ import annotations
