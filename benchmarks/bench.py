@@ -63,7 +63,7 @@ class Settings:
         # The clients over their floors: many short rounds, the best taken per client.
         self.client_requests = 100 // scale
         self.client_rounds = 3 if quick else 40
-        self.trace_rounds = 3 if quick else 40  # of requests / 5, with and without a trace
+        self.trace_rounds = 4 if quick else 200  # pairs of 50 requests, without and with a trace
         # The sync client on Flask and Django: many short rounds, the best taken per client.
         self.framework_requests = 100 // scale
         self.framework_rounds = 3 if quick else 40
@@ -523,19 +523,20 @@ async def _cpu_per_request(client: httpx.AsyncClient, url: str, count: int) -> f
 
 
 async def _bench_trace_async(settings: Settings) -> tuple[float, float]:
-    """The best of many short interleaved rounds, without and with a trace."""
-    n = max(settings.requests // 5, 10)
+    """Median CPU time per request without and with a trace, over many short rounds in
+    pairs, each pair's order swapped from the last: a few-percent difference needs both
+    to meet the same moments of a busy machine."""
+    n = 50
     trace = Trace()
     async with dispatch({"/": small}) as plain, dispatch({"/": small}, trace=trace) as traced:
         for client in (plain, traced):  # warm up
             assert (await client.get("/hello")).text == "hello, world"
-        costs: tuple[list[float], list[float]] = ([], [])
-        for _ in range(settings.trace_rounds):
-            costs[0].append(await _cpu_per_request(plain, "/hello", n))
+        costs: dict[httpx.AsyncClient, list[float]] = {plain: [], traced: []}
+        for round_ in range(settings.trace_rounds):
             trace.clear()  # the list stays short, as a test's does
-            costs[1].append(await _cpu_per_request(traced, "/hello", n))
-    assert len(trace.calls) == n
-    return min(costs[0]), min(costs[1])
+            for client in (plain, traced) if round_ % 2 else (traced, plain):
+                costs[client].append(await _cpu_per_request(client, "/hello", n))
+    return statistics.median(costs[plain]), statistics.median(costs[traced])
 
 
 def bench_trace(settings: Settings) -> None:
