@@ -31,6 +31,7 @@ from . import _handled
 from ._apps import WSGIAdapter, has_content_length, with_whole_body
 from ._django import sparing_this_threads_connections
 from ._observe import Observation, Observer, begin_inline
+from ._response_checks import DeclaredLength, as_bytes
 from ._response_debug import expose, watching
 from ._routing import Dispatcher, Route
 from ._types import Scope
@@ -357,15 +358,19 @@ class _WSGIResponse:
 
     As a2wsgi does, the first `start_response` sets status and headers, an `exc_info`
     passed to the last one is raised after the body, `write()` chunks go out in order,
-    and the iterable is closed however the body ends.
+    and the iterable is closed however the body ends. The body is checked as the
+    event-loop path checks it (`_response_checks`): bytes-like chunks are taken, copied,
+    and a body longer or shorter than its `content-length` raises.
     """
 
     def __init__(self, wsgi: Any, environ: Mapping[str, Any], key: str) -> None:
         self._wsgi = wsgi
         self._environ = environ
         self._key = key
+        self._is_head = environ["REQUEST_METHOD"] == "HEAD"
         self.status: int | None = None
         self.headers: list[tuple[bytes, bytes]] = []
+        self._length: DeclaredLength | None = None  # the response's content-length
         self._exc_info: Any = None
         self._written: list[bytes] = []
         self._iterable: Iterable[bytes] = ()
@@ -384,6 +389,7 @@ class _WSGIResponse:
                 (name.strip().encode("latin1").lower(), value.strip().encode("latin1"))
                 for name, value in headers
             ]
+            self._length = DeclaredLength.of(self.status, self.headers, is_head=self._is_head)
         return self._written.append
 
     def start(self) -> bytes | None:
@@ -409,6 +415,8 @@ class _WSGIResponse:
         """The next non-empty chunk of the body; None at its end, the iterable closed."""
         try:
             chunk = self._next_non_empty()
+            if self._length is not None:
+                self._length.take(0 if chunk is None else len(chunk), more_body=chunk is not None)
         except BaseException:
             self.close_quietly()
             raise
@@ -418,11 +426,12 @@ class _WSGIResponse:
         return chunk
 
     def _next_non_empty(self) -> bytes | None:
-        for chunk in self._chunks:
-            if not isinstance(chunk, bytes):
+        for produced in self._chunks:
+            chunk = as_bytes(produced)
+            if chunk is None:
                 raise RuntimeError(
                     f"the WSGI app mounted at {self._key!r} returned a body chunk that "
-                    f"is not bytes: {chunk!r}"
+                    f"is not bytes or bytes-like: {produced!r}"
                 )
             if self.status is None:
                 raise RuntimeError(

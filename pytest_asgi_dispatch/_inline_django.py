@@ -38,6 +38,7 @@ from django.urls import (  # type: ignore[import-untyped]
 from django.urls import get_urlconf, set_script_prefix, set_urlconf
 
 from ._inline import InlineCall, PortalCall
+from ._response_checks import DeclaredLength
 from ._types import Scope
 
 __all__ = ["DjangoRunner"]
@@ -63,10 +64,20 @@ class DjangoRunner:
             return call.failed_before_responding()
         call.responded(response.status_code)
         headers = _headers_of(response)
+        # Checked as the event-loop path checks what the ASGI handler sends.
+        length = DeclaredLength.of(response.status_code, headers, is_head=call.is_head)
         if isinstance(body, bytes):
-            call.finish(complete=True)
+            complete = True
+            if length is not None:
+                try:
+                    length.take(len(body), more_body=False)
+                except RuntimeError as exc:
+                    call.fail(exc)
+                    complete = False
+            call.finish(complete=complete)
             stream = call.http.ByteStream(b"" if call.is_head else body)
             return call.http.Response(response.status_code, headers=headers, stream=stream)
+        body.length = length
         return call.http.Response(
             response.status_code, headers=headers, stream=call.streamed(b"", body)
         )
@@ -113,12 +124,15 @@ class _StreamedBody:
         self._response = response
         self._body_file = body_file
         self._parts = parts
+        self.length: DeclaredLength | None = None  # the response's content-length, to check
         self.complete = False
         self._closed = False
 
     def next_chunk(self) -> bytes | None:
         try:
             chunk = self._parts.next_chunk()
+            if self.length is not None:
+                self.length.take(0 if chunk is None else len(chunk), more_body=chunk is not None)
         except BaseException:
             self._closed = True
             try:

@@ -35,6 +35,7 @@ from anyio.from_thread import BlockingPortal
 
 from ._client_library import HTTPX, ClientLibrary
 from ._inline import InlinePath
+from ._response_checks import DeclaredLength, as_bytes
 from ._response_debug import DEBUG_EXTENSION, ResponseDebug, expose, watching
 from ._runtime import ClientDisconnected, Runtime
 from ._threads import CallingThreadExecutor, run_thread_sensitive_here
@@ -56,8 +57,6 @@ _BUFFERED_MESSAGES = 64
 # How long an app gets to finish after the client closed its response early, before it
 # is cancelled: an app that listens for `http.disconnect` returns well within this.
 _DISCONNECT_GRACE = 1.0
-# Responses that carry no body whatever their `content-length` says (RFC 9110 6.4.1).
-_BODILESS_STATUSES = (204, 304)
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 _DISCONNECT: Message = {"type": "http.disconnect"}
 
@@ -88,11 +87,10 @@ class _AppSide:
 
     __slots__ = (
         "_body",
-        "_body_left",
         "_client",
         "_complete",
-        "_declared_length",
         "_is_head",
+        "_length",
         "_next_body",
         "_read_ahead",
         "_request_complete",
@@ -110,8 +108,7 @@ class _AppSide:
         self._request_complete = False
         self._started = False
         self._complete = False
-        self._declared_length: int | None = None  # the response's content-length
-        self._body_left = 0  # of the declared length
+        self._length: DeclaredLength | None = None  # the response's content-length
 
     async def run(self, app: ASGIApp, scope: dict[str, Any]) -> None:
         error: Exception | None = None
@@ -162,13 +159,12 @@ class _AppSide:
             if self._complete:
                 raise RuntimeError("the app sent 'http.response.body' after its last body")
             body = message.get("body", b"")
-            if body.__class__ is not bytes:
-                # Servers take any bytes-like body. A copy, since the app may refill its
-                # buffer as soon as `send` returns, as a server's socket write copies it.
-                message = {**message, "body": _bytes_of(body, message)}
+            if body.__class__ is not bytes:  # servers take any bytes-like body
+                body = _bytes_of(body, message)
+                message = {**message, "body": body}
             more_body = message.get("more_body", False)
-            if self._declared_length is not None:
-                self._check_length(self._declared_length, len(message["body"]), more_body)
+            if self._length is not None:  # `body` may be absent: Django's last message
+                self._length.take(len(body), more_body=more_body)
             if not more_body:
                 self._complete = True
                 self._client.response_complete()
@@ -182,29 +178,15 @@ class _AppSide:
                 )
             self._started = True
             self._client.started = True
-            if not self._is_head and status not in _BODILESS_STATUSES:
-                self._declared_length = _content_length(message.get("headers", ()))
-                self._body_left = self._declared_length or 0
+            self._length = DeclaredLength.of(
+                status, message.get("headers", ()), is_head=self._is_head
+            )
         elif kind == DEBUG_EXTENSION:  # offered in the scope: see _response_debug
             self._client.debug = ResponseDebug.received(self._client.debug, message)
             return None
         else:
             raise RuntimeError(f"the app sent an unexpected message {kind!r} on an http scope")
         return message
-
-    def _check_length(self, declared: int, size: int, more_body: bool) -> None:
-        """Hold the body to its declared `content-length`, as uvicorn does: httpx, given
-        the response in-process, would take a short or long body as it comes."""
-        self._body_left -= size
-        if self._body_left < 0:
-            raise RuntimeError(
-                f"the app's response body is longer than its content-length of {declared} bytes"
-            )
-        if not more_body and self._body_left:
-            raise RuntimeError(
-                "the app's response body is shorter than its content-length: "
-                f"{declared - self._body_left} of {declared} bytes"
-            )
 
 
 class _ClientSide:
@@ -744,19 +726,8 @@ class _PulledOnCallingThread:
         return chunk
 
 
-def _content_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
-    """The declared length, if any; headers given as a one-shot iterable are left unread."""
-    if isinstance(headers, (list, tuple)):
-        for name, value in headers:
-            if name.lower() == b"content-length":
-                return int(value) if value.isdigit() else None
-    return None
-
-
 def _bytes_of(body: object, message: Message) -> bytes:
-    try:
-        return memoryview(body).tobytes()  # type: ignore[arg-type]
-    except TypeError:
-        raise RuntimeError(
-            f"the app sent a body that is not bytes or bytes-like: {message!r}"
-        ) from None
+    data = as_bytes(body)
+    if data is None:
+        raise RuntimeError(f"the app sent a body that is not bytes or bytes-like: {message!r}")
+    return data

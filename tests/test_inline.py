@@ -459,6 +459,99 @@ def test_requests_from_many_threads_each_run_on_their_own_thread() -> None:
     assert all(caller == view for caller, view in served)
 
 
+# --- the response as a server checks it (one checker for both paths) -------------------
+
+
+def declaring_100_bytes(content: bytes) -> Any:
+    """A WSGI app whose response declares 100 bytes and sends `content`."""
+
+    def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Length", "100")])
+        return [content]
+
+    return app
+
+
+CONTENT_LENGTH_LIES = [
+    pytest.param(b"x" * 10, "shorter than its content-length: 10 of 100 bytes", id="shorter"),
+    pytest.param(b"x" * 200, "longer than its content-length of 100 bytes", id="longer"),
+]
+PATHS = [pytest.param(lambda app: app, id="inline"), pytest.param(via_event_loop, id="loop")]
+
+
+@pytest.mark.parametrize(("content", "message"), CONTENT_LENGTH_LIES)
+@pytest.mark.parametrize("served", PATHS)
+def test_a_body_not_matching_its_content_length_raises_on_both_paths(
+    served: Any, content: bytes, message: str
+) -> None:
+    with (
+        dispatch_sync({"/app": served(declaring_100_bytes(content))}) as client,
+        pytest.raises(RuntimeError, match=message),
+    ):
+        client.get("/app/")
+
+
+@pytest.mark.parametrize(("content", "message"), CONTENT_LENGTH_LIES)
+@pytest.mark.parametrize("served", PATHS)
+def test_without_raising_a_body_not_matching_its_content_length_is_a_protocol_error(
+    served: Any, content: bytes, message: str, http: ClientLibrary
+) -> None:
+    app = served(declaring_100_bytes(content))
+    with (
+        dispatch_sync({"/app": app}, raise_app_exceptions=False) as client,
+        pytest.raises(http.RemoteProtocolError, match=message),
+    ):
+        client.get("/app/")
+
+
+def reusing_one_buffer(environ: Environ, start_response: StartResponse) -> Iterator[Any]:
+    """40 chunks of 4 KiB, each filled into the same bytearray, sent as it or as a view."""
+    start_response("200 OK", [("Content-Length", str(40 * 4096))])
+    buffer = bytearray(4096)
+    for n in range(40):
+        buffer[:] = bytes([n]) * 4096
+        yield buffer if n % 2 else memoryview(buffer)
+
+
+@pytest.mark.parametrize("served", PATHS)
+def test_bytearray_and_memoryview_chunks_pass_byte_exact_on_both_paths(served: Any) -> None:
+    expected = b"".join(bytes([n]) * 4096 for n in range(40))
+
+    with dispatch_sync({"/app": served(reusing_one_buffer)}) as client:
+        whole = client.get("/app/").content
+        with client.stream("GET", "/app/") as response:
+            streamed = b"".join(response.iter_raw())
+
+    assert whole == streamed == expected
+
+
+def test_a_chunk_neither_bytes_nor_bytes_like_names_the_mount() -> None:
+    def text(environ: Environ, start_response: StartResponse) -> Iterable[Any]:
+        start_response("200 OK", [])
+        return ["not bytes"]
+
+    with (
+        dispatch_sync({"/app": text}) as client,
+        pytest.raises(RuntimeError, match="'/app' returned a body chunk that is not bytes or"),
+    ):
+        client.get("/app/")
+
+
+async def last_message_without_body(scope: Any, receive: Any, send: Any) -> None:
+    """Ends its response with a body message that has no "body" key, as Django's handler does."""
+    headers = [(b"content-length", b"2")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b"ok", "more_body": True})
+    await send({"type": "http.response.body"})
+
+
+def test_a_last_body_message_without_a_body_counts_as_empty_against_content_length() -> None:
+    with dispatch_sync({"/app": last_message_without_body}) as client:
+        response = client.get("/app/")
+
+    assert response.content == b"ok"
+
+
 def test_a_request_no_mount_matches_still_gets_the_dispatchers_404() -> None:
     with dispatch_sync({"/billing": flask_app}) as client:
         response = client.get("/nowhere")

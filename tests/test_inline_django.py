@@ -101,6 +101,18 @@ def sync_stream(request: HttpRequest) -> StreamingHttpResponse:
     return StreamingHttpResponse(iter([b"sync ", b"parts"]))
 
 
+def lying(request: HttpRequest) -> HttpResponse:
+    """A body of `?size=` bytes under a content-length of 100, as a copying proxy may send."""
+    body = b"x" * int(request.GET["size"])
+    if "stream" in request.GET:
+
+        async def parts() -> AsyncIterator[bytes]:
+            yield body
+
+        return StreamingHttpResponse(parts(), headers={"Content-Length": "100"})
+    return HttpResponse(body, headers={"Content-Length": "100"})
+
+
 class ModeMiddleware(MiddlewareMixin):
     """Says how Django loaded it: for sync use (a sync handler) or async (the ASGI one)."""
 
@@ -135,6 +147,7 @@ urlpatterns = [
     path("cookies/", cookies),
     path("events/", events),
     path("sync-stream/", sync_stream),
+    path("lying/", lying),
 ]
 
 
@@ -421,3 +434,54 @@ def test_the_response_is_the_client_librarys_response_to_its_request(http: Clien
 
     assert isinstance(response, http.Response)
     assert response.request.url == "http://testserver/shop/state/"
+
+
+# --- the response as a server checks it -------------------------------------------------
+
+CONTENT_LENGTH_LIES = [
+    pytest.param(10, "shorter than its content-length: 10 of 100 bytes", id="shorter"),
+    pytest.param(200, "longer than its content-length of 100 bytes", id="longer"),
+]
+# The event-loop path checks with the same checker (_response_checks), tested in
+# test_faults and test_inline: reached through it, Django's ASGI handler leaves the
+# request's body file to the garbage collector when `send` raises (a ResourceWarning).
+PATHS_AND_BODIES = [
+    pytest.param("/inline", False, id="inline-content"),
+    pytest.param("/inline", True, id="inline-streamed"),
+]
+
+
+@pytest.mark.parametrize(("size", "message"), CONTENT_LENGTH_LIES)
+@pytest.mark.parametrize(("mount", "streamed"), PATHS_AND_BODIES)
+def test_a_body_not_matching_its_content_length_raises_on_the_inline_path(
+    mount: str, size: int, message: str, streamed: bool
+) -> None:
+    handler = get_asgi_application()
+    query = f"?size={size}" + ("&stream=1" if streamed else "")
+    with (
+        dispatch_sync({"/inline": handler, "/loop": via_event_loop(handler)}) as client,
+        pytest.raises(RuntimeError, match=message),
+    ):
+        client.get(f"{mount}/lying/{query}")
+
+
+@pytest.mark.parametrize(("size", "message"), CONTENT_LENGTH_LIES)
+@pytest.mark.parametrize(("mount", "streamed"), PATHS_AND_BODIES)
+def test_without_raising_a_body_not_matching_its_content_length_is_a_protocol_error(
+    mount: str, size: int, message: str, streamed: bool, http: ClientLibrary
+) -> None:
+    handler = get_asgi_application()
+    query = f"?size={size}" + ("&stream=1" if streamed else "")
+    mounts = {"/inline": handler, "/loop": via_event_loop(handler)}
+    with (
+        dispatch_sync(mounts, raise_app_exceptions=False) as client,  # type: ignore[arg-type]
+        pytest.raises(http.RemoteProtocolError, match=message),
+    ):
+        client.get(f"{mount}/lying/{query}")
+
+
+def test_head_keeps_its_content_length_without_a_body_on_the_inline_path() -> None:
+    with dispatch_sync({"/inline": get_asgi_application()}) as client:
+        head = client.head("/inline/lying/?size=100")
+
+    assert (head.status_code, head.headers["content-length"], head.content) == (200, "100", b"")
