@@ -63,9 +63,18 @@ def log_in(page: Page, username: str, password: str) -> None:
     page.get_by_role("button", name="Log in").click()
 
 
+@pytest.fixture(autouse=True)
+def billing_pages_on_their_host(settings: Settings, asgi_live_server: LiveServer) -> None:
+    """The shop links to the billing pages on billing's own host, as in production."""
+    settings.BILLING_PAGES_URL = asgi_live_server.url_for(BILLING) + "invoices"
+
+
 def open_the_invoice(page: Page, live: LiveServer, order: Order) -> None:
-    """Log in on billing's host, invoice the order from the page's script, open the invoice."""
-    page.goto(live.url_for(BILLING) + "invoices")
+    """Follow the shop's link to billing's host, log in there, invoice the order from the
+    page's script, open the invoice."""
+    page.goto("/orders/")
+    page.get_by_role("link", name="Your invoices").click()
+    assert page.url.startswith(live.url_for(BILLING).removesuffix("billing/"))
     log_in(page, "alice", "wonderland")  # billing's host has cookies of its own
     expect(page.locator("body")).to_contain_text('"invoices":[]')
     # The page's own fetch() goes through Chromium, which resolves billing.test; Playwright's

@@ -18,7 +18,11 @@ BILLING_TIMEOUT_SECONDS = 5
 def order_list(request: HttpRequest) -> HttpResponse:
     """The logged-in customer's orders, and no one else's."""
     orders = Order.objects.filter(customer=request.user)
-    return render(request, "orders/order_list.html", {"orders": orders})
+    return render(
+        request,
+        "orders/order_list.html",
+        {"orders": orders, "billing_pages_url": settings.BILLING_PAGES_URL},
+    )
 
 
 @login_required

@@ -54,3 +54,5 @@ LOGOUT_REDIRECT_URL = "login"
 
 # Where the shop calls the billing service, server to server (the checkout view).
 BILLING_URL = "http://billing.internal"
+# Where a customer's browser finds the billing pages (the order list links to them).
+BILLING_PAGES_URL = "/billing/invoices"
