@@ -4,8 +4,9 @@
     nox -s tests-3.12              # one Python
     nox -s tests-3.13 -- -k django # pytest's arguments after --
 
-The oldest and the newest Python run the whole suite; those between run the library and
-plugin tests. Between them the two ends cover each side of what differs by version:
+Two sessions run the whole suite: the oldest Python on httpx and the newest on httpx2;
+every other session runs the library and plugin tests (CI's time, see `.ci/run`).
+Between them the two ends cover each side of what differs by version:
 asyncio's eager task start (3.12+), the built-in `ExceptionGroup` (3.11+) against the
 `exceptiongroup` backport, sqlite3's warning on an unclosed connection (3.13+), and
 the Django release each Python gets (6.x needs 3.12).
@@ -53,17 +54,19 @@ def _classified_pythons() -> list[str]:
 # The versions the classifiers claim (a test holds them to requires-python): a new
 # Python joins the matrix by its classifier.
 PYTHONS = _classified_pythons()
-WHOLE_SUITE = {PYTHONS[0], PYTHONS[-1]}
+WHOLE_SUITE = {(PYTHONS[0], "httpx"), (PYTHONS[-1], "httpx2")}
 # What the Pythons between skip: the slow whole-stack tests (a browser, servers, the docs'
 # examples, subprocess runs on each database, load), whose outcome depends on the other
 # programs more than on the interpreter. The framework matrix stays: each Python gets
 # its own releases of the frameworks.
 WHOLE_STACK_ONLY = [
     "tests/test_browser*.py",
+    "tests/test_django_client_suite.py",
     "tests/test_django_db.py",
     "tests/test_docs*.py",
     "tests/test_live.py",
     "tests/test_load.py",
+    "tests/test_outbound_plugin.py",
     "tests/test_xdist.py",
 ]
 # The client libraries, each with the extras its venv installs: `auto` picks httpx2
@@ -77,7 +80,7 @@ NO_TESTS_RAN = 5  # pytest's exit code when nothing was collected or everything 
 def tests(session: nox.Session, client: str) -> None:
     """The suite on one Python and one client library; pytest's arguments after `--`."""
     session.install("-e", f".[{CLIENT_EXTRAS[client]}]")
-    selection = [] if session.python in WHOLE_SUITE else _skipping(WHOLE_STACK_ONLY)
+    selection = [] if (session.python, client) in WHOLE_SUITE else _skipping(WHOLE_STACK_ONLY)
     arguments = session.posargs or ["-n", "auto"]
     try:
         session.run("python", "-m", "pytest", *selection, *arguments)
