@@ -28,6 +28,12 @@ is mounted, `request_finished` also closes, on the thread that served the reques
 in-memory SQLite connections that the request opened there. The database lives on in
 the test's connection, which was open before and is left alone.
 
+A thread of a request's own (an app's worker thread calling another mounted app over
+HTTP, see `_outbound`) serves calls too, but it is not the test's: `serving_requests_here()`
+says so, and from then on its calls spare only the connections it had open before them
+(its own request's); those the called app opens close when that app's request finishes,
+as above.
+
 The core imports this module, so Django is imported only inside its functions, and
 only once the process has imported Django's database layer.
 """
@@ -40,13 +46,18 @@ from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any
 
-__all__ = ["close_what_requests_open", "sparing_this_threads_connections"]
+__all__ = [
+    "close_what_requests_open",
+    "serving_requests_here",
+    "sparing_this_threads_connections",
+]
 
 _METHOD = "close_if_unusable_or_obsolete"  # what `close_old_connections` calls
 
 _serving = threading.local()  # on a thread serving calls: their depth, the connections spared
 
 _request = threading.local()  # on a thread serving requests: their depth, what they opened
+_guest = threading.local()  # on a request's thread that serves calls: `here` is True
 _receivers_lock = threading.Lock()
 _receivers = False  # whether the receivers below are connected (once per process)
 
@@ -98,7 +109,12 @@ _SPARING = _Sparing()
 
 
 def _spare(connection: Any) -> None:
-    """Shadow the connection's `close_if_unusable_or_obsolete` until the call is over."""
+    """Shadow the connection's `close_if_unusable_or_obsolete` until the call is over.
+
+    Not one that a request on a thread of requests opened: it closes with that request.
+    """
+    if connection in getattr(_request, "opened", ()):
+        return
     if _METHOD not in connection.__dict__:  # else shadowed already: not ours to undo
         setattr(connection, _METHOD, _keep_open)
         _serving.spared.append(connection)
@@ -110,6 +126,22 @@ def _keep_open() -> None:
 
 def _is_serving() -> bool:
     return bool(getattr(_serving, "depth", 0))
+
+
+def serving_requests_here() -> None:
+    """Mark this thread as a request's, not the test's: what its calls open, they close.
+
+    For a thread that calls a mounted app with the sync client's transport on behalf of
+    a request (`_outbound`); a no-op unless Django's database layer is loaded.
+    """
+    if "django.db" in sys.modules:
+        _guest.here = True
+        close_what_requests_open()
+
+
+def _spares_what_calls_open() -> bool:
+    """Whether this thread serves a call as the test's thread (see the module's notes)."""
+    return _is_serving() and not getattr(_guest, "here", False)
 
 
 def close_what_requests_open() -> None:
@@ -140,15 +172,15 @@ def _connect_receivers() -> None:
 def _request_started(**kwargs: Any) -> None:
     # The test's thread keeps its connections: while it serves a call (the sync client),
     # and as the main thread, where pytest-django holds the test database open.
-    if _is_serving() or threading.current_thread() is threading.main_thread():
+    if _spares_what_calls_open() or threading.current_thread() is threading.main_thread():
         return
     _request.depth = getattr(_request, "depth", 0) + 1
 
 
 def _connection_created(connection: Any, **kwargs: Any) -> None:
-    if _is_serving():
+    if _spares_what_calls_open():
         _spare(connection)  # opened by the call: the test's thread keeps it, as the others
-    elif getattr(_request, "depth", 0) and _is_in_memory_sqlite(connection):
+    elif getattr(_request, "depth", 0):
         _request.opened = [*getattr(_request, "opened", ()), connection]
 
 
@@ -161,7 +193,8 @@ def _request_finished(**kwargs: Any) -> None:
         return  # a request within a request: the outer one may use them still
     opened, _request.opened = getattr(_request, "opened", ()), ()
     for connection in opened:
-        _close_in_memory_sqlite(connection)
+        if _is_in_memory_sqlite(connection):  # the others, `close_old_connections` closed
+            _close_in_memory_sqlite(connection)
 
 
 def _is_in_memory_sqlite(connection: Any) -> bool:

@@ -49,6 +49,7 @@ import httpx
 from anyio.from_thread import BlockingPortal
 
 from ._client_library import HTTPX, ClientLibrary, client_library
+from ._django import serving_requests_here
 from ._observe import current_caller
 from ._routing import Dispatcher
 from ._threads import CallingThreadExecutor, run_thread_sensitive_here
@@ -243,6 +244,8 @@ class _SyncTransport(_SyncTransportBase):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         home = self._executor_of_a_waiting_thread()
         if home is None:
+            if threading.get_ident() != self._home_thread:
+                serving_requests_here()  # a request's thread: the called app's connections close
             return super().handle_request(request)
         copy = _copy(self.http, request, request.read())
         future = self._outbound_portal.start_task_soon(
