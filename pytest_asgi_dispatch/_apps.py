@@ -16,7 +16,7 @@ from ._errors import MountError
 from ._framework_hooks import with_handled_errors
 from ._types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["WSGIAdapter", "as_asgi3", "has_content_length", "with_whole_body"]
+__all__ = ["WSGIAdapter", "as_asgi3", "framework_app", "has_content_length", "with_whole_body"]
 
 
 def as_asgi3(app: object, key: str) -> ASGIApp:
@@ -39,6 +39,13 @@ def as_asgi3(app: object, key: str) -> ASGIApp:
     if type(app).__module__.startswith("django."):
         asgi = _AsyncioOnly(asgi, key, "Django")
     return with_handled_errors(app, asgi)
+
+
+def framework_app(app: object) -> object:
+    """The app a framework built (a WSGI app: its WSGI callable), under our own wrappers."""
+    while type(app).__module__.startswith(__package__ + "."):
+        app = app.wsgi if isinstance(app, WSGIAdapter) else getattr(app, "app", None)
+    return app
 
 
 def _interface_of(app: object) -> str | None:

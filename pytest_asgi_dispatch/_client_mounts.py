@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from ._apps import WSGIAdapter
+from ._apps import framework_app
 from ._routing import Dispatcher, Route
 
 __all__ = [
@@ -98,17 +98,10 @@ def mounts_of(dispatcher: Dispatcher) -> list[Mount]:
                 visit(route.app, route_host, path)
             else:
                 name = (route_host or "") + (path or "/")
-                found.append(Mount(route, name, _framework_app(route.app), route_host, path))
+                found.append(Mount(route, name, framework_app(route.app), route_host, path))
 
     visit(dispatcher, None, "")
     return found
-
-
-def _framework_app(app: object) -> object:
-    """The app a framework built, under the wrappers the Dispatcher put around it."""
-    while type(app).__module__.startswith(__package__ + "."):
-        app = app.wsgi if isinstance(app, WSGIAdapter) else getattr(app, "app", None)
-    return app
 
 
 def find_mount(

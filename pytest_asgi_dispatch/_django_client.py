@@ -39,7 +39,7 @@ from django.test.client import ClientHandler, FakePayload  # type: ignore[import
 from django.urls import get_script_prefix, resolve, set_script_prefix  # type: ignore[import-untyped]
 from django.utils.functional import SimpleLazyObject  # type: ignore[import-untyped]
 
-from ._apps import WSGIAdapter
+from ._apps import framework_app
 from ._routing import Dispatcher, Route
 from ._sites import SCOPE_EXTENSION, Site, ini_site, site_for
 
@@ -170,10 +170,7 @@ def _serves_django(route: Route) -> bool:
         return _is_django_mount[route]
     except KeyError:
         pass
-    app: object = route.app
-    while type(app).__module__.startswith(__package__ + "."):
-        app = app.wsgi if isinstance(app, WSGIAdapter) else getattr(app, "app", None)
-    is_django = _is_django_mount[route] = isinstance(app, BaseHandler)
+    is_django = _is_django_mount[route] = isinstance(framework_app(route.app), BaseHandler)
     return is_django
 
 

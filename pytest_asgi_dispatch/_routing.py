@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 
-from ._apps import WSGIAdapter, as_asgi3
+from ._apps import as_asgi3, framework_app
 from ._django import close_what_requests_open
 from ._errors import MountError
 from ._lifespan import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT, Lifespans, State
@@ -358,5 +358,4 @@ def _without_port(host: str) -> str:
 def _app_name(app: object) -> str:
     if isinstance(app, Dispatcher):
         return repr(app)
-    inner = app.wsgi if isinstance(app, WSGIAdapter) else getattr(app, "app", app)
-    return type(inner).__name__
+    return type(framework_app(app)).__name__

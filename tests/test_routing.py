@@ -484,6 +484,15 @@ def test_repr_shows_the_routes() -> None:
     assert "shop.test/v1" in text
 
 
+def test_repr_names_the_frameworks_app_under_our_wrappers() -> None:
+    from django.core.handlers.asgi import ASGIHandler
+    from flask import Flask
+
+    dispatcher = Dispatcher({"/": ASGIHandler(), "/billing": Flask("billing")})
+
+    assert repr(dispatcher) == "Dispatcher({'/': ASGIHandler, '/billing': Flask})"
+
+
 # Bad tables.
 
 
