@@ -187,13 +187,7 @@ async def _asgi_client(
     with _running_apps(pytestconfig, "asgi_client"):
         async with dispatch(
             asgi_dispatcher,
-            base_url=settings.base_url,
-            outbound=settings.outbound,
-            client_address=settings.client_address,
-            http_client=settings.http_client,
-            startup_timeout=settings.startup_timeout,
-            shutdown_timeout=settings.shutdown_timeout,
-            trace=_test_traces(pytestconfig),
+            **_client_options(pytestconfig),
             event_hooks={"request": [_runners.same_loop_guard(settings.scope)]},
         ) as client:
             yield client
@@ -210,21 +204,25 @@ def asgi_sync_client(
     """An `httpx.Client` for the combined app, every lifespan up, for sync tests: httpx2's
     `Client` instead when `asgi_http_client` picks httpx2 (same API, typed as httpx's).
     """
-    settings = _settings(pytestconfig)
     with (
         _running_apps(pytestconfig, "asgi_sync_client"),
-        dispatch_sync(
-            asgi_dispatcher,
-            base_url=settings.base_url,
-            outbound=settings.outbound,
-            client_address=settings.client_address,
-            http_client=settings.http_client,
-            startup_timeout=settings.startup_timeout,
-            shutdown_timeout=settings.shutdown_timeout,
-            trace=_test_traces(pytestconfig),
-        ) as client,
+        dispatch_sync(asgi_dispatcher, **_client_options(pytestconfig)) as client,
     ):
         yield client
+
+
+def _client_options(config: pytest.Config) -> dict[str, Any]:
+    """What the ini options give both clients' `dispatch()` / `dispatch_sync()`."""
+    settings = _settings(config)
+    return {
+        "base_url": settings.base_url,
+        "outbound": settings.outbound,
+        "client_address": settings.client_address,
+        "http_client": settings.http_client,
+        "startup_timeout": settings.startup_timeout,
+        "shutdown_timeout": settings.shutdown_timeout,
+        "trace": _test_traces(config),
+    }
 
 
 @contextmanager
