@@ -15,16 +15,13 @@ from ._lifespan import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT
 from ._observe import Observer, observed_by
 from ._outbound import OutboundMode, check_outbound_mode, serving_outbound_sync, with_outbound
 from ._routing import Dispatcher
-from ._transport import transports_for
+from ._transport import DEFAULT_CLIENT_ADDRESS, transports_for
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_CLIENT_ADDRESS", "dispatch", "dispatch_sync"]
 
 # RFC 6761 reserves no name for this, but Django's and Starlette's test clients use it,
 # so ALLOWED_HOSTS and cookie domains set up for them work unchanged.
 DEFAULT_BASE_URL = "http://testserver"
-# The ASGI `client` every request carries unless told otherwise: the loopback address, as
-# for a browser on the test machine; the port is arbitrary (Starlette's TestClient: 123).
-DEFAULT_CLIENT_ADDRESS = ("127.0.0.1", 123)
 
 Mounts = Mapping[str, object] | Dispatcher
 

@@ -42,6 +42,7 @@ from ._threads import CallingThreadExecutor, run_thread_sensitive_here
 from ._types import ASGIApp, Message
 
 __all__ = [
+    "DEFAULT_CLIENT_ADDRESS",
     "ClientDisconnected",
     "StreamingTransport",
     "SyncStreamingTransport",
@@ -49,7 +50,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-_Runtime = Runtime  # its name before it had a module of its own
 
 # How many messages an app may send ahead of a client that is not reading: enough to
 # never block a normal response, few enough that an endless stream stays small.
@@ -59,6 +59,9 @@ _BUFFERED_MESSAGES = 64
 _DISCONNECT_GRACE = 1.0
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 _DISCONNECT: Message = {"type": "http.disconnect"}
+# The ASGI `client` every request carries unless told otherwise: the loopback address, as
+# for a browser on the test machine; the port is arbitrary (Starlette's TestClient: 123).
+DEFAULT_CLIENT_ADDRESS = ("127.0.0.1", 123)
 
 
 class _Flag:
@@ -450,7 +453,7 @@ class _StreamingTransport:
         *,
         raise_app_exceptions: bool = True,
         root_path: str = "",
-        client: tuple[str, int] = ("127.0.0.1", 123),
+        client: tuple[str, int] = DEFAULT_CLIENT_ADDRESS,
     ) -> None:
         self.app = app
         self.raise_app_exceptions = raise_app_exceptions

@@ -21,7 +21,7 @@ import pytest
 from starlette.applications import Starlette
 
 from pytest_asgi_dispatch import LifespanError, dispatch
-from pytest_asgi_dispatch._transport import _Runtime
+from pytest_asgi_dispatch._runtime import Runtime
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -41,7 +41,7 @@ async def test_the_apps_task_starts_at_once_only_on_asyncio_from_python_3_12(
     async def app_task() -> None:
         ran.set()
 
-    _Runtime().spawn(app_task)
+    Runtime().spawn(app_task)
     started_at_once = ran.is_set()
     with anyio.fail_after(5):
         await ran.wait()
