@@ -42,11 +42,13 @@ from __future__ import annotations
 
 import sys
 import threading
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from types import TracebackType
 from typing import Any
 
 __all__ = [
+    "as_a_request_here",
     "close_what_requests_open",
     "serving_requests_here",
     "sparing_this_threads_connections",
@@ -185,6 +187,11 @@ def _connection_created(connection: Any, **kwargs: Any) -> None:
 
 
 def _request_finished(**kwargs: Any) -> None:
+    _finish_request(every_database=False)  # the others, `close_old_connections` closes
+
+
+def _finish_request(*, every_database: bool) -> None:
+    """Close what the request ending on this thread opened: in-memory SQLite, or all."""
     depth = getattr(_request, "depth", 0)
     if not depth:
         return
@@ -193,8 +200,29 @@ def _request_finished(**kwargs: Any) -> None:
         return  # a request within a request: the outer one may use them still
     opened, _request.opened = getattr(_request, "opened", ()), ()
     for connection in opened:
-        if _is_in_memory_sqlite(connection):  # the others, `close_old_connections` closed
+        if _is_in_memory_sqlite(connection):
             _close_in_memory_sqlite(connection)
+        elif every_database and not connection.in_atomic_block:
+            connection.close()
+
+
+@contextmanager
+def as_a_request_here() -> Iterator[None]:
+    """Run Django code outside a request as if it were one: on a worker thread, the
+    connections it opens there close when it ends, since no request's end will close them.
+
+    On the test's thread (the main thread, or one serving the sync client's call) it
+    changes nothing. A no-op unless Django's database layer is loaded.
+    """
+    if "django.db" not in sys.modules:
+        yield
+        return
+    close_what_requests_open()
+    _request_started()
+    try:
+        yield
+    finally:
+        _finish_request(every_database=True)
 
 
 def _is_in_memory_sqlite(connection: Any) -> bool:

@@ -16,9 +16,10 @@ Importing this module imports Django.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import functools
+from collections.abc import Awaitable, Callable
 from importlib import import_module
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import httpx
 from asgiref.sync import sync_to_async
@@ -40,6 +41,7 @@ from ._client_mounts import (
     is_async,
     store_cookies,
 )
+from ._django import as_a_request_here
 
 __all__ = [
     "acsrf_token",
@@ -52,6 +54,9 @@ __all__ = [
     "logout",
     "pass_csrf_checks",
 ]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # RFC 9110 9.2.1: the methods Django's CSRF middleware lets through unchecked.
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -111,13 +116,25 @@ def csrf_token(client: HttpxClient, *, mount: str | None = None) -> str:
     return token
 
 
-aforce_login = sync_to_async(force_login)
+def _on_asgirefs_thread(helper: Callable[P, R]) -> Callable[P, Awaitable[R]]:
+    """`helper` for async tests: run by asgiref on a thread of its own, which Django's
+    ORM needs, as a request there, so that the connections it opens close with it."""
+
+    @functools.wraps(helper)
+    def as_a_request(*args: P.args, **kwargs: P.kwargs) -> R:
+        with as_a_request_here():
+            return helper(*args, **kwargs)
+
+    return sync_to_async(as_a_request)
+
+
+aforce_login = _on_asgirefs_thread(force_login)
 aforce_login.__doc__ = "`force_login()` for async tests: Django's ORM in a thread of its own."
-alogin = sync_to_async(login)
+alogin = _on_asgirefs_thread(login)
 alogin.__doc__ = "`login()` for async tests."
-alogout = sync_to_async(logout)
+alogout = _on_asgirefs_thread(logout)
 alogout.__doc__ = "`logout()` for async tests."
-acsrf_token = sync_to_async(csrf_token)
+acsrf_token = _on_asgirefs_thread(csrf_token)
 acsrf_token.__doc__ = "`csrf_token()` for async tests."
 
 
