@@ -11,6 +11,7 @@ import httpx
 from anyio.from_thread import start_blocking_portal
 
 from ._client_library import HttpClient, client_library
+from ._django import closing_stray_connections
 from ._lifespan import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT
 from ._observe import Observer, observed_by
 from ._outbound import OutboundMode, check_outbound_mode, serving_outbound_sync, with_outbound
@@ -61,12 +62,13 @@ async def dispatch(
     )
     # outbound: HTTP calls the apps make to mounted hosts, served in-process (_outbound).
     lifespans = with_outbound(lifespans, dispatcher, check_outbound_mode(outbound), base_url)
-    async with (
-        _in_a_task_of_its_own(lifespans, transport.runtime.spawn),
-        observed_by(dispatcher, trace),
-        http.AsyncClient(transport=transport, base_url=base_url, **client_options) as client,
-    ):
-        yield client  # the client's exit closes every response, shielded (the transport's)
+    with closing_stray_connections():  # Django's, opened outside the requests (_django)
+        async with (
+            _in_a_task_of_its_own(lifespans, transport.runtime.spawn),
+            observed_by(dispatcher, trace),
+            http.AsyncClient(transport=transport, base_url=base_url, **client_options) as client,
+        ):
+            yield client  # the client's exit closes every response, shielded (the transport's)
 
 
 @asynccontextmanager
@@ -148,6 +150,7 @@ def dispatch_sync(
     async_transport, sync_transport = transports_for(http)
     with (
         start_blocking_portal(backend) as portal,
+        closing_stray_connections(),  # before the portal's loop joins its worker threads
         portal.wrap_async_context_manager(
             dispatcher.lifespans(startup_timeout=startup_timeout, shutdown_timeout=shutdown_timeout)
         ),

@@ -28,6 +28,14 @@ is mounted, `request_finished` also closes, on the thread that served the reques
 in-memory SQLite connections that the request opened there. The database lives on in
 the test's connection, which was open before and is left alone.
 
+Django also runs code outside any request on worker threads: its ASGI handler builds a
+500 page and logs the error in `sync_to_async(thread_sensitive=False)`, on the event
+loop's default executor, so a logging handler that writes to the database opens a
+connection there that nothing closes (the thread outlives the request; Python 3.13 warns
+when it is finally collected). Such connections, opened on a worker thread outside any
+request, are "strays": `closing_stray_connections()`, around each client's life, closes
+those its apps left open when the client exits, through Django's thread-sharing API.
+
 A thread of a request's own (an app's worker thread calling another mounted app over
 HTTP, see `_outbound`) serves calls too, but it is not the test's: `serving_requests_here()`
 says so, and from then on its calls spare only the connections it had open before them
@@ -42,6 +50,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from types import TracebackType
@@ -50,6 +59,7 @@ from typing import Any
 __all__ = [
     "as_a_request_here",
     "close_what_requests_open",
+    "closing_stray_connections",
     "serving_requests_here",
     "sparing_this_threads_connections",
 ]
@@ -60,6 +70,7 @@ _serving = threading.local()  # on a thread serving calls: their depth, the conn
 
 _request = threading.local()  # on a thread serving requests: their depth, what they opened
 _guest = threading.local()  # on a request's thread that serves calls: `here` is True
+_strays: weakref.WeakSet[Any] = weakref.WeakSet()  # opened outside requests on workers
 _receivers_lock = threading.Lock()
 _receivers = False  # whether the receivers below are connected (once per process)
 
@@ -184,6 +195,8 @@ def _connection_created(connection: Any, **kwargs: Any) -> None:
         _spare(connection)  # opened by the call: the test's thread keeps it, as the others
     elif getattr(_request, "depth", 0):
         _request.opened = [*getattr(_request, "opened", ()), connection]
+    elif threading.current_thread() is not threading.main_thread():
+        _strays.add(connection)
 
 
 def _request_finished(**kwargs: Any) -> None:
@@ -200,10 +213,8 @@ def _finish_request(*, every_database: bool) -> None:
         return  # a request within a request: the outer one may use them still
     opened, _request.opened = getattr(_request, "opened", ()), ()
     for connection in opened:
-        if _is_in_memory_sqlite(connection):
-            _close_in_memory_sqlite(connection)
-        elif every_database and not connection.in_atomic_block:
-            connection.close()
+        if every_database or _is_in_memory_sqlite(connection):
+            _close_for_real(connection)
 
 
 @contextmanager
@@ -225,13 +236,39 @@ def as_a_request_here() -> Iterator[None]:
         _finish_request(every_database=True)
 
 
+@contextmanager
+def closing_stray_connections() -> Iterator[None]:
+    """On exit, close the connections opened on worker threads outside any request.
+
+    For the life of a client: no request of its runs any more then. Those in a
+    transaction (a user's own thread's, say) are left alone.
+    """
+    try:
+        yield
+    finally:
+        for connection in list(_strays):
+            _strays.discard(connection)
+            _close_for_real(connection)
+
+
 def _is_in_memory_sqlite(connection: Any) -> bool:
     return bool(connection.vendor == "sqlite" and connection.is_in_memory_db())
 
 
-def _close_in_memory_sqlite(connection: Any) -> None:
-    """Close the connection for real, as `close()` does for any other database."""
+def _close_for_real(connection: Any) -> None:
+    """Close the connection, in-memory SQLite too, from any thread, unless in a transaction.
+
+    Through Django's thread-sharing API, as a live server's thread shares the test's, and
+    past `close()`'s `@async_unsafe` guard: a client's async exit closes no connection of
+    its own thread, only those of threads no longer in use.
+    """
     from django.db.backends.base.base import BaseDatabaseWrapper  # type: ignore[import-untyped]
 
-    if connection.connection is not None and not connection.in_atomic_block:
-        BaseDatabaseWrapper.close(connection)  # sqlite's own close() skips in-memory ones
+    if connection.connection is None or connection.in_atomic_block:
+        return
+    connection.inc_thread_sharing()
+    try:
+        # Not sqlite's own close(), which skips in-memory databases.
+        BaseDatabaseWrapper.close.__wrapped__(connection)
+    finally:
+        connection.dec_thread_sharing()
