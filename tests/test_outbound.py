@@ -459,3 +459,89 @@ def anyio_library() -> str:
     import sniffio
 
     return sniffio.current_async_library()
+
+
+# --- the called app's task: its own, streaming, cancelled with its caller ---------------
+# On Python 3.11 the outbound transport starts it by hand as 3.12's eager tasks start.
+
+
+@pytest.mark.anyio
+async def test_the_called_app_runs_as_a_task_and_in_a_context_of_its_own() -> None:
+    import contextvars
+
+    seen: contextvars.ContextVar[str] = contextvars.ContextVar("seen", default="nothing")
+    tasks: dict[str, object] = {}
+
+    async def billing(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        tasks["billing"] = current_task()
+        seen.set("billing")
+        with anyio.CancelScope():  # entered and left by one task, across a wait
+            await anyio.sleep(0)
+        tasks["billing, after a wait"] = current_task()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": seen.get().encode()})
+
+    async with dispatch({"billing.internal": billing}, outbound="mounted"):
+        async with httpx.AsyncClient() as client:
+            answer = await client.get("http://billing.internal/")
+        tasks["caller"] = current_task()
+
+    assert answer.text == "billing"
+    assert seen.get() == "nothing"  # the called app's context is not the caller's
+    assert tasks["billing"] is tasks["billing, after a wait"] is not tasks["caller"]
+
+
+def current_task() -> object:
+    if anyio_library() == "trio":
+        import trio
+
+        return trio.lowlevel.current_task()
+    return asyncio.current_task()
+
+
+@pytest.mark.anyio
+async def test_a_called_apps_stream_reaches_the_caller_as_it_is_sent() -> None:
+    read_first = anyio.Event()
+
+    async def stream(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"first", "more_body": True})
+        with anyio.fail_after(CALL_TIMEOUT):
+            await read_first.wait()  # the caller has it before the app sends more
+        await send({"type": "http.response.body", "body": b", then more"})
+
+    async with (
+        dispatch({"stream.internal": stream}, outbound="mounted"),
+        httpx.AsyncClient(timeout=CALL_TIMEOUT) as client,
+        client.stream("GET", "http://stream.internal/") as response,
+    ):
+        chunks = response.aiter_raw()
+        first = await chunks.__anext__()
+        read_first.set()
+        rest = b"".join([chunk async for chunk in chunks])
+
+    assert (first, rest) == (b"first", b", then more")
+
+
+@pytest.mark.anyio
+async def test_a_caller_that_gives_up_leaves_the_called_app_which_ends() -> None:
+    ended = anyio.Event()
+
+    async def slow(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        try:
+            await anyio.sleep(CALL_TIMEOUT)  # in its first step: waits before responding
+        finally:
+            ended.set()
+
+    async with dispatch({"slow.internal": slow}, outbound="mounted"):
+        async with httpx.AsyncClient() as client:
+            with pytest.raises(httpx.ReadTimeout):
+                await client.get("http://slow.internal/", timeout=0.05)
+        with anyio.fail_after(CALL_TIMEOUT):
+            await ended.wait()
