@@ -30,7 +30,6 @@ loop's own thread would wait for the loop it blocks, and raises instead.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import contextvars
 import functools
@@ -39,7 +38,7 @@ import io
 import ipaddress
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from http import client as http_client
@@ -53,7 +52,6 @@ from ._client_library import HTTPX, ClientLibrary, client_library
 from ._django import serving_requests_here
 from ._observe import current_caller
 from ._routing import Dispatcher
-from ._runtime import Runtime
 from ._threads import CallingThreadExecutor, run_thread_sensitive_here
 from ._transport import StreamingTransport, SyncStreamingTransport, transports_for
 
@@ -208,132 +206,10 @@ def _transports(
     http: ClientLibrary, dispatcher: Dispatcher, portal: BlockingPortal, home_thread: int
 ) -> _Transports:
     async_transport, sync_transport = transports_for(http)
-    if _START_BY_HAND:
-        async_transport = http.flavour(_StartedEagerly, async_transport)
     # The called app's exception answers the caller as a server's 500 would.
     transport = async_transport(dispatcher, raise_app_exceptions=False)
     sync_class = http.flavour(_SyncTransport, sync_transport)
     return _Transports(transport, sync_class(transport, portal, home_thread))
-
-
-# --- the called app's task, started at once (Python 3.11) ----------------------------
-#
-# Python 3.12+ starts each app's task eagerly (`_runtime`): it runs up to its first wait
-# before the call that started it goes on. On 3.11 an outbound call's app would wait for
-# a turn of the event loop, its caller with it, and the test's own request behind that
-# caller for two more turns and a timed wait. Its task starts as 3.12's would instead:
-# its first step runs at once, as the current task and in the task's own context.
-# (3.10's tasks take no context, so that the first step's could not be the task's.)
-
-_START_BY_HAND = sys.version_info[:2] == (3, 11)
-
-if TYPE_CHECKING:
-    _StartedEagerlyBase = StreamingTransport
-else:
-    _StartedEagerlyBase = object
-
-
-class _StartedEagerly(_StartedEagerlyBase):
-    """The outbound calls' async transport, whose apps' tasks start eagerly (3.11).
-
-    Flavoured with each library's streaming transport (`ClientLibrary.flavour`)."""
-
-    _eager_runtime: Runtime | None = None
-
-    @property
-    def runtime(self) -> Runtime:
-        if self._eager_runtime is None:
-            self._eager_runtime = _EagerRuntime()  # on the event loop: see Runtime()
-        return self._eager_runtime
-
-
-class _EagerRuntime(Runtime):
-    def spawn(self, function: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[], object]:
-        if self.is_trio:
-            return super().spawn(function)
-        return _start_eagerly(function()).cancel
-
-
-def _start_eagerly(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-    """A task for `coro` whose first step has run when this returns, as with Python
-    3.12's `eager_start`: as the current task, in the task's context; the caller's
-    task is current again after it."""
-    from asyncio.tasks import _enter_task, _leave_task
-
-    loop = asyncio.get_running_loop()
-    context = contextvars.copy_context()
-    resumed = _Resumed(coro)
-    task = asyncio.Task(resumed, loop=loop, context=context)  # type: ignore[call-arg,unused-ignore]
-    caller = asyncio.current_task(loop)
-    if caller is not None:
-        _leave_task(loop, caller)
-    _enter_task(loop, task)
-    try:
-        context.run(resumed.step_now)
-    finally:
-        _leave_task(loop, task)
-        if caller is not None:
-            _enter_task(loop, caller)
-    return task
-
-
-class _Resumed(Coroutine[Any, Any, None]):
-    """`coro`, which its task carries on after its first step ran eagerly.
-
-    The task's first step gets what that step yielded (a future the task then waits
-    for), or its outcome; from then on `coro` itself. Other attributes (`cr_frame`, the
-    name) are `coro`'s, for asyncio's and anyio's look at the task.
-    """
-
-    __slots__ = ("_coro", "_replay")
-
-    def __init__(self, coro: Coroutine[Any, Any, None]) -> None:
-        self._coro = coro
-        self._replay: Callable[[], Any] | None = None
-
-    def step_now(self) -> None:
-        try:
-            yielded = self._coro.send(None)
-        except (KeyboardInterrupt, SystemExit):
-            self._replay = _returned  # raised to the caller, as eager_start does
-            raise
-        except BaseException as exc:  # StopIteration too: the task ends as `coro` did
-            self._replay = functools.partial(_raise, exc)
-        else:
-            self._replay = functools.partial(_identity, yielded)
-
-    def send(self, value: Any) -> Any:
-        replay = self._replay
-        if replay is None:
-            return self._coro.send(value)
-        self._replay = None
-        return replay()
-
-    def throw(self, *exc_info: Any) -> Any:
-        self._replay = None  # a task cancelled before its first step: `coro` is told
-        return self._coro.throw(*exc_info)
-
-    def close(self) -> None:
-        self._replay = None
-        self._coro.close()
-
-    def __await__(self) -> Generator[Any, None, None]:
-        raise TypeError("only its task runs an eagerly started coroutine")
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._coro, name)
-
-
-def _returned() -> None:
-    raise StopIteration
-
-
-def _raise(exc: BaseException) -> None:
-    raise exc
-
-
-def _identity(value: T) -> T:
-    return value
 
 
 # The sync transport's methods, for the type checker; at run time the mixin is flavoured
