@@ -43,6 +43,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from http import client as http_client
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar
+from urllib.parse import urlsplit
 
 import anyio
 import httpx
@@ -427,7 +428,9 @@ def _requests_adapter_class() -> type:
             call = httpx.Request(
                 str(request.method),
                 str(request.url),
-                headers=[(name, str(value)) for name, value in request.headers.items()],
+                headers=[
+                    (_latin_1(name), _latin_1(value)) for name, value in request.headers.items()
+                ],
                 content=_bytes_of(request.body),
                 extensions={"timeout": _httpx_timeout(timeout).as_dict()},
             )
@@ -439,13 +442,13 @@ def _requests_adapter_class() -> type:
                 raise requests.ConnectionError(exc, request=request) from exc
             headers = response.headers.multi_items()
             raw = HTTPResponse(
-                body=_RawBody(response),
+                body=_body_file(response),
                 headers=HTTPHeaderDict(headers),
                 status=response.status_code,
                 reason=http_client.responses.get(response.status_code, ""),
                 preload_content=False,
                 decode_content=True,
-                original_response=_Headers(headers),  # type: ignore[arg-type] # for cookies
+                original_response=_cookie_headers(response, headers),  # type: ignore[arg-type]
                 request_url=request.url,
             )
             # HTTPAdapter's own response building: headers, encoding, url, cookies.
@@ -474,12 +477,35 @@ def _bytes_of(body: object) -> bytes:
     return b"".join(_bytes_of(chunk) for chunk in body)  # type: ignore[attr-defined]
 
 
+def _latin_1(text: str | bytes) -> bytes:
+    """A header name or value as http.client puts it on the wire (str as Latin-1)."""
+    return text if isinstance(text, bytes) else text.encode("latin-1")
+
+
 def _httpx_timeout(timeout: Any) -> httpx.Timeout:
     """requests' `timeout` (seconds, or (connect, read)) as httpx's."""
     if isinstance(timeout, tuple):
         connect, read = timeout
         return httpx.Timeout(connect=connect, read=read, write=None, pool=None)
     return httpx.Timeout(timeout)
+
+
+def _body_file(response: httpx.Response) -> io.RawIOBase | io.BytesIO:
+    """The response body as urllib3 reads it: the bytes when the app is done with the
+    response (most are), else read as the app sends it."""
+    stream = response.stream
+    if isinstance(stream, httpx.ByteStream):
+        return io.BytesIO(b"".join(stream))
+    return _RawBody(response)
+
+
+def _cookie_headers(response: httpx.Response, headers: list[tuple[str, str]]) -> _Headers | None:
+    """What requests reads cookies from, when there are any: without a `Set-Cookie`
+    (or `Set-Cookie2`) header, requests has nothing to read and skips it."""
+    for name, _ in response.headers.raw:
+        if name.lower().startswith(b"set-cookie"):
+            return _Headers(headers)
+    return None
 
 
 class _Headers:
@@ -533,15 +559,21 @@ def _get_adapter_patch(previous: Callable[[Any, str], Any]) -> Callable[[Any, st
     def get_adapter(session: Any, url: str) -> Any:
         outbound = _serving()
         found = previous(session, url)
-        if (
-            outbound is not None
-            and type(found) is HTTPAdapter
-            and outbound.diverts(httpx.URL(url).host)
-        ):
+        if outbound is not None and type(found) is HTTPAdapter and outbound.diverts(_host(url)):
             return adapter
         return found
 
     return get_adapter
+
+
+def _host(url: str) -> str:
+    """The host of `url` as httpx reads it (IDNA decoded), parsed once per netloc."""
+    return _host_of_netloc(urlsplit(url).netloc)
+
+
+@functools.lru_cache(maxsize=256)
+def _host_of_netloc(netloc: str) -> str:
+    return httpx.URL(f"http://{netloc}/").host
 
 
 # --- strict: where a connection would be opened -------------------------------------

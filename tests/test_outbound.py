@@ -545,3 +545,62 @@ async def test_a_caller_that_gives_up_leaves_the_called_app_which_ends() -> None
                 await client.get("http://slow.internal/", timeout=0.05)
         with anyio.fail_after(CALL_TIMEOUT):
             await ended.wait()
+
+
+# --- requests: what its adapter hands on, and back ----------------------------------------
+
+
+async def headers_and_cookie(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Answers with the request's headers (as sent, as Latin-1) and sets a cookie."""
+    if scope["type"] != "http":
+        return
+    import json
+
+    sent = [[name.decode("latin-1"), value.decode("latin-1")] for name, value in scope["headers"]]
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"set-cookie", b"seen=yes")],
+        }
+    )
+    await send({"type": "http.response.body", "body": json.dumps(sent).encode()})
+
+
+def test_requests_headers_reach_the_app_as_they_go_on_the_wire_and_its_cookies_come_back() -> None:
+    with dispatch_sync({"echo.internal": headers_and_cookie}, outbound="mounted"):
+        session = requests.Session()
+        answer = session.get(
+            "http://echo.internal/",
+            headers={"X-Bytes": b"\xe9t\xe9", "X-Text": "caf\xe9"},
+            timeout=CALL_TIMEOUT,
+        )
+        again = session.get("http://echo.internal/", timeout=CALL_TIMEOUT)
+
+    assert ["x-bytes", "\xe9t\xe9"] in answer.json()  # bytes as they are, text as Latin-1
+    assert ["x-text", "caf\xe9"] in answer.json()
+    assert answer.cookies["seen"] == "yes"
+    assert ["cookie", "seen=yes"] in again.json()
+
+
+def test_a_requests_stream_reaches_the_caller_as_the_app_sends_it() -> None:
+    read_first = threading.Event()
+
+    async def stream(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"first", "more_body": True})
+        await anyio.to_thread.run_sync(read_first.wait, CALL_TIMEOUT)
+        await send({"type": "http.response.body", "body": b", then more"})
+
+    with (
+        dispatch_sync({"stream.internal": stream}, outbound="mounted"),
+        requests.get("http://stream.internal/", stream=True, timeout=CALL_TIMEOUT) as answer,
+    ):
+        chunks = answer.iter_content(chunk_size=5)
+        first = next(chunks)
+        read_first.set()
+        rest = b"".join(chunks)
+
+    assert (first, rest) == (b"first", b", then more")
