@@ -35,7 +35,13 @@ from anyio.from_thread import BlockingPortal
 from ._client_library import ClientLibrary
 from ._django import serving_requests_here
 from ._observe import current_caller
-from ._outbound_patches import activate, client_libraries, copy_request, deactivate
+from ._outbound_patches import (
+    activate,
+    buffered_response,
+    client_libraries,
+    copy_request,
+    deactivate,
+)
 from ._routing import Dispatcher
 from ._threads import CallingThreadExecutor, run_thread_sensitive_here
 from ._transport import StreamingTransport, SyncStreamingTransport, transports_for
@@ -261,10 +267,7 @@ async def _buffered(
         body = await response.aread()
     finally:
         await response.aclose()
-    answer: httpx.Response = transport.http.Response(
-        response.status_code, headers=response.headers.raw, content=body
-    )
-    return answer
+    return buffered_response(transport.http, response, body)
 
 
 async def _as_caller(caller: str, function: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:

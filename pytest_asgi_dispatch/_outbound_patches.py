@@ -42,7 +42,7 @@ from ._client_library import HTTPX, ClientLibrary, client_library
 if TYPE_CHECKING:
     from ._outbound import Outbound
 
-__all__ = ["activate", "client_libraries", "copy_request", "deactivate"]
+__all__ = ["activate", "buffered_response", "client_libraries", "copy_request", "deactivate"]
 
 _active: list[Outbound] = []
 
@@ -77,6 +77,19 @@ def copy_request(http: ClientLibrary, request: httpx.Request, content: bytes) ->
         extensions=request.extensions,
     )
     return copy
+
+
+def buffered_response(http: ClientLibrary, response: httpx.Response, body: bytes) -> httpx.Response:
+    """`response`, whose `body` was read where it was served, for a caller elsewhere:
+    its headers as the app sent them (none added), its extensions (what the app disclosed
+    for tests), the body in one piece."""
+    answer: httpx.Response = http.Response(
+        response.status_code,
+        headers=response.headers.raw,
+        stream=http.ByteStream(body),
+        extensions=response.extensions,
+    )
+    return answer
 
 
 def client_libraries() -> list[ClientLibrary]:
@@ -122,7 +135,7 @@ class _AsyncOutboundTransport:
                 body = b"".join(response.stream)  # type: ignore[arg-type]
             finally:
                 response.close()
-            return http.Response(response.status_code, headers=response.headers.raw, content=body)
+            return buffered_response(http, response, body)
 
         return await anyio.to_thread.run_sync(send)
 

@@ -604,3 +604,58 @@ def test_a_requests_stream_reaches_the_caller_as_the_app_sends_it() -> None:
         rest = b"".join(chunks)
 
     assert (first, rest) == (b"first", b", then more")
+
+
+# --- a response read where it was served, for a caller on another thread -----------------
+
+
+async def chunked(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """A response in two chunks, without a Content-Length, with a header in mixed case."""
+    if scope["type"] != "http":
+        return
+    headers = [(b"X-Exact", b"As Sent")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b"one, ", "more_body": True})
+    await send({"type": "http.response.body", "body": b"two"})
+
+
+def headers_seen(library: str) -> dict[str, Any]:
+    """What the calling client got of `chunked`: its headers as they came, and the body."""
+    url = "http://chunked.internal/"
+    if library == "httpx-async":
+
+        async def get() -> httpx.Response:
+            async with httpx.AsyncClient(timeout=CALL_TIMEOUT) as client:
+                return await client.get(url)
+
+        answer = asyncio.run(get())  # an event loop of this thread's own
+    else:
+        with httpx.Client(timeout=CALL_TIMEOUT) as client:
+            answer = client.get(url)
+    raw = [[name.decode(), value.decode()] for name, value in answer.headers.raw]
+    return {"headers": raw, "body": answer.text}
+
+
+@pytest.mark.parametrize(
+    ("path", "library"),
+    [("/api/worker", "httpx"), ("/flask/own-loop", "httpx-async")],
+    ids=["async-view-worker-thread", "flask-view-own-loop"],
+)
+def test_a_buffered_response_keeps_the_headers_the_app_sent(path: str, library: str) -> None:
+    api = fastapi.FastAPI()
+
+    @api.get("/worker")
+    async def worker() -> dict[str, Any]:
+        return await anyio.to_thread.run_sync(headers_seen, library)
+
+    flask_app = flask.Flask("caller")
+
+    @flask_app.get("/own-loop")
+    def own_loop() -> dict[str, Any]:
+        return headers_seen(library)
+
+    mounts = {"/api": api, "/flask": flask_app, "chunked.internal": chunked}
+    with dispatch_sync(mounts, outbound="mounted") as client:
+        seen = client.get(path).json()
+
+    assert seen == {"headers": [["X-Exact", "As Sent"]], "body": "one, two"}
