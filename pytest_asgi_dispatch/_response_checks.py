@@ -1,6 +1,6 @@
 """What a server refuses in a response body, checked alike on both of the sync client's paths.
 
-The event-loop path checks each message an app sends (`_transport._AppSide`); the inline
+The event-loop path checks each message an app sends (`_transport._Exchange`); the inline
 path checks the chunks a WSGI app or Django produces on the calling thread (`_inline`,
 `_inline_django`). Both take any bytes-like body, byte-exact, and hold a body to its
 declared `content-length` as uvicorn does: httpx, given the response in-process, would

@@ -123,6 +123,31 @@ class Dispatcher:
                 return route, scope
             dispatcher = route.app
 
+    def route_in_place(self, scope: Scope) -> ASGIApp:
+        """The app to call with `scope`, a scope made for this one call, routed in place.
+
+        What calling the Dispatcher does, without its copy of the scope: for a transport
+        that builds a new scope per request and hands it over. Walks through nested
+        Dispatchers to the mounted app, extending `root_path` and setting the lifespan
+        state on the way. A Dispatcher that must see the call itself (nothing matches:
+        its 404; a trace is recording) is returned as the app, the scope routed so far.
+        """
+        dispatcher = self
+        while dispatcher.observer is None:
+            route = dispatcher.route_for(scope)
+            if route is None:
+                break
+            scope["root_path"] = scope.get("root_path", "") + route.prefix
+            if route.state is not None:
+                scope["state"] = route.state.copy()
+            else:
+                scope.pop("state", None)  # the server's state belongs to no mounted app
+            app = route.app
+            if app.__class__ is not Dispatcher:
+                return app
+            dispatcher = app
+        return dispatcher
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._serve_lifespan(receive, send)

@@ -3,11 +3,13 @@
 httpx's own `ASGITransport` runs the app to completion before it returns the
 response, so an endless stream (server-sent events) never returns. Here each request
 runs the app in a task of its own and the response is returned as soon as the app
-sends `http.response.start`; the body is read as the app sends it.
+sends `http.response.start`; the body is read as the app sends it. The task starts at
+once (eagerly, see `Runtime.spawn`), so a plain app has answered before the transport
+looks, and the request costs no turn of the event loop.
 
-An exchange has two sides: `_AppSide` is what the app calls (`receive`, `send`, with
-the checks a server makes), `_ClientSide` what the transport reads (the response start,
-the body, the outcome). The transports are written once, against `ClientLibrary`;
+An `_Exchange` has two sides: what the app calls (`receive`, `send`, with the checks a
+server makes), and what the transport reads (the response start, the body, the
+outcome). The transports are written once, against `ClientLibrary`;
 `StreamingTransport` and `SyncStreamingTransport` are httpx's, and `transports_for()`
 gives another library's (see `_client_library`).
 """
@@ -37,7 +39,8 @@ from ._client_library import HTTPX, ClientLibrary
 from ._inline import InlinePath
 from ._response_checks import DeclaredLength, as_bytes
 from ._response_debug import DEBUG_EXTENSION, ResponseDebug, expose, watching
-from ._runtime import ClientDisconnected, Runtime
+from ._routing import Dispatcher
+from ._runtime import ClientDisconnected, Runtime, Waiter
 from ._threads import CallingThreadExecutor, run_thread_sensitive_here
 from ._types import ASGIApp, Message
 
@@ -57,6 +60,9 @@ _BUFFERED_MESSAGES = 64
 # How long an app gets to finish after the client closed its response early, before it
 # is cancelled: an app that listens for `http.disconnect` returns well within this.
 _DISCONNECT_GRACE = 1.0
+# How many URLs' scope parts a transport remembers: every URL of a test suite, as a rule,
+# while a suite of unique URLs (ids in them) costs a bounded megabyte or two at most.
+_REMEMBERED_URLS = 4096
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 _DISCONNECT: Message = {"type": "http.disconnect"}
 # The ASGI `client` every request carries unless told otherwise: the loopback address, as
@@ -64,102 +70,151 @@ _DISCONNECT: Message = {"type": "http.disconnect"}
 DEFAULT_CLIENT_ADDRESS = ("127.0.0.1", 123)
 
 
-class _Flag:
-    """A one-shot event that costs nothing until somebody waits for it."""
+class _Exchange:
+    """One request's exchange between the app's task and the transport.
 
-    __slots__ = ("_event", "is_set")
-
-    def __init__(self) -> None:
-        self.is_set = False
-        self._event: anyio.Event | None = None
-
-    def set(self) -> None:
-        self.is_set = True
-        if self._event is not None:
-            self._event.set()
-
-    async def wait(self) -> None:
-        if not self.is_set:
-            self._event = self._event or anyio.Event()
-            await self._event.wait()
-
-
-class _AppSide:
-    """What the app sees of an exchange: `receive` gives it the request body, then
-    `http.disconnect`; `send` checks each message as a server would and hands it on."""
+    What the app calls: `receive` gives it the request body, then `http.disconnect`;
+    `send` checks each message as a server would and keeps it for the client. What the
+    transport calls: `response_start`, `read_some` (the body, then the outcome),
+    `aclose`. The app's messages wait in a deque; `send` does not yield to the event
+    loop unless the client has fallen `_BUFFERED_MESSAGES` behind, so a plain response
+    costs no task switch on Python 3.12+ (eager tasks) and one before. Both sides are one
+    object, and events are made only when somebody has to wait: every request pays for
+    what is here.
+    """
 
     __slots__ = (
+        "_arrived",
         "_body",
-        "_client",
-        "_complete",
+        "_disconnect_told",
+        "_drained",
+        "_error",
         "_is_head",
         "_length",
         "_next_body",
+        "_over",
+        "_raise_app_exceptions",
         "_read_ahead",
         "_request_complete",
-        "_started",
+        "_returned",
+        "_runtime",
+        "_streaming",
+        "cancel",
+        "complete",
+        "debug",
+        "gone",
+        "http",
+        "messages",
+        "request",
+        "returned",
+        "started",
     )
 
-    def __init__(self, client: _ClientSide, body: AsyncIterable[bytes], read_ahead: bool) -> None:
-        self._client = client
-        self._is_head = client.request.method == "HEAD"
-        self._body = aiter(body)
+    def __init__(
+        self,
+        request: httpx.Request,
+        body: AsyncIterable[bytes],
+        read_ahead: bool,
+        raise_app_exceptions: bool,
+        runtime: Runtime,
+        http: ClientLibrary,
+    ) -> None:
+        self.request = request
+        self.http = http
+        self._runtime = runtime
+        self._raise_app_exceptions = raise_app_exceptions
+        self._is_head = request.method == "HEAD"
+        self._body: AsyncIterable[bytes] | AsyncIterator[bytes] = body  # iterated on first read
         # Bytes known up front arrive in one message; a streamed body chunk by chunk, each
         # as soon as it is produced (reading ahead would hold a chunk back until the next).
         self._read_ahead = read_ahead
         self._next_body: bytes | None = None
         self._request_complete = False
-        self._started = False
-        self._complete = False
+        self._streaming = False  # the client has waited for the body once
+        self.messages: deque[Message] = deque()
+        self.started = False  # the app sent `http.response.start`
+        self.complete = False  # and its last body
+        self.returned = False  # the app returned (or raised)
+        self.gone = False  # the client left
+        self._disconnect_told = False  # the app received `http.disconnect` after that
         self._length: DeclaredLength | None = None  # the response's content-length
+        self._error: Exception | None = None
+        self._arrived: Waiter | None = None  # the client waits for a message
+        self._drained: anyio.Event | None = None  # the app waits for the client to read
+        self._over: anyio.Event | None = None  # the app waits for the response to be over
+        self._returned: anyio.Event | None = None  # the client waits for the app to return
+        self.cancel: Callable[[], object] = _nothing
+        self.debug: ResponseDebug | None = None  # what the app disclosed for tests
 
-    async def run(self, app: ASGIApp, scope: dict[str, Any]) -> None:
+    # The app's side.
+
+    async def run(self, app: ASGIApp, scope: dict[str, Any], running: set[_Exchange]) -> None:
+        """Run the app on the exchange (in its own task); keep what it raises."""
         error: Exception | None = None
-        self._client.debug = watching()  # in the app's task: its renders, no neighbour's
+        self.debug = watching()  # in the app's task: its renders, no neighbour's
         try:
             await app(scope, self.receive, self.send)
         except Exception as exc:
             error = exc
         finally:
-            self._client.app_returned_with(error)
+            running.discard(self)
+            self._error = error
+            self.returned = True
+            if self._returned is not None:
+                self._returned.set()
+            if self._arrived is not None:  # the client's last wait: for this
+                self._arrived.wake()
+                self._arrived.close()
 
     async def receive(self) -> Message:
         if self._request_complete:
-            return await self._client.disconnect()
+            return await self._disconnect()
+        body = self._body
+        if self._read_ahead:
+            # httpx's bytes body is one chunk: one message, without iterating it.
+            content = getattr(body, "_stream", None)
+            if content.__class__ is bytes:
+                self._request_complete = True
+                return {"type": "http.request", "body": content, "more_body": False}
+        if not isinstance(body, AsyncIterator):
+            self._body = aiter(body)
         if not self._read_ahead:
-            body = await self._read_body()
-            self._request_complete = body is None
-            return {"type": "http.request", "body": body or b"", "more_body": body is not None}
+            chunk = await self._read_body()
+            self._request_complete = chunk is None
+            return {"type": "http.request", "body": chunk or b"", "more_body": chunk is not None}
         # One chunk of lookahead, so that a body of one chunk arrives in one message.
-        body = await self._read_body() if self._next_body is None else self._next_body
+        chunk = await self._read_body() if self._next_body is None else self._next_body
         self._next_body = await self._read_body()
         more_body = self._next_body is not None
         self._request_complete = not more_body
-        return {"type": "http.request", "body": body or b"", "more_body": more_body}
+        return {"type": "http.request", "body": chunk or b"", "more_body": more_body}
 
     async def _read_body(self) -> bytes | None:
         try:
-            return await anext(self._body)
+            return await anext(cast("AsyncIterator[bytes]", self._body))
         except StopAsyncIteration:
             return None
 
-    async def send(self, message: Message) -> None:
-        client = self._client
-        if client.gone:
-            await client.sent_after_leaving()
-            return
-        checked = self._checked(message)
-        if checked is not None:  # None: kept by the exchange, not part of the response
-            await client.deliver(checked)
+    async def _disconnect(self) -> Message:
+        """`http.disconnect`, once the response is over: complete, or the client left."""
+        if not (self.complete or self.gone):
+            if self._over is None:
+                self._over = anyio.Event()
+            await self._over.wait()
+        self._disconnect_told = self.gone
+        return dict(_DISCONNECT)
 
-    def _checked(self, message: Message) -> Message | None:
-        """The message as the client gets it, after refusing what a server would refuse
-        rather than hand httpx a broken response (uvicorn raises the same in `send`)."""
+    async def send(self, message: Message) -> None:
+        """Check `message` as a server would, rather than hand httpx a broken response
+        (uvicorn raises the same in `send`), and keep it for the client."""
+        if self.gone:
+            await self._sent_after_leaving()
+            return
         kind = message.get("type")
         if kind == "http.response.body":
-            if not self._started:
+            if not self.started:
                 raise RuntimeError("the app sent 'http.response.body' before 'http.response.start'")
-            if self._complete:
+            if self.complete:
                 raise RuntimeError("the app sent 'http.response.body' after its last body")
             body = message.get("body", b"")
             if body.__class__ is not bytes:  # servers take any bytes-like body
@@ -169,87 +224,26 @@ class _AppSide:
             if self._length is not None:  # `body` may be absent: Django's last message
                 self._length.take(len(body), more_body=more_body)
             if not more_body:
-                self._complete = True
-                self._client.response_complete()
+                self.complete = True
+                if self._over is not None:
+                    self._over.set()
         elif kind == "http.response.start":
-            if self._started:
+            if self.started:
                 raise RuntimeError("the app sent 'http.response.start' twice")
             status = message.get("status")
             if not isinstance(status, int):
                 raise RuntimeError(
                     f"the app sent 'http.response.start' without a status: {message!r}"
                 )
-            self._started = True
-            self._client.started = True
+            self.started = True
             self._length = DeclaredLength.of(
                 status, message.get("headers", ()), is_head=self._is_head
             )
         elif kind == DEBUG_EXTENSION:  # offered in the scope: see _response_debug
-            self._client.debug = ResponseDebug.received(self._client.debug, message)
-            return None
+            self.debug = ResponseDebug.received(self.debug, message)
+            return
         else:
             raise RuntimeError(f"the app sent an unexpected message {kind!r} on an http scope")
-        return message
-
-
-class _ClientSide:
-    """What the transport reads of an exchange: the app's checked messages, kept in a
-    deque, and its outcome.
-
-    The app's `send` does not yield to the event loop unless the client has fallen
-    `_BUFFERED_MESSAGES` behind, so a plain response costs one task switch. Events are
-    created only when somebody has to wait.
-    """
-
-    __slots__ = (
-        "_arrived",
-        "_disconnect_told",
-        "_drained",
-        "_error",
-        "_raise_app_exceptions",
-        "_response_over",
-        "_returned",
-        "_runtime",
-        "_timeout",
-        "cancel",
-        "complete",
-        "debug",
-        "gone",
-        "http",
-        "messages",
-        "request",
-        "started",
-    )
-
-    def __init__(
-        self,
-        request: httpx.Request,
-        raise_app_exceptions: bool,
-        runtime: Runtime,
-        http: ClientLibrary,
-    ) -> None:
-        self.request = request
-        self.http = http
-        self._runtime = runtime
-        self._raise_app_exceptions = raise_app_exceptions
-        timeout = request.extensions.get("timeout")
-        self._timeout: float | None = timeout.get("read") if timeout else None
-        self.messages: deque[Message] = deque()
-        self.started = False  # the app sent `http.response.start`
-        self.complete = False  # and its last body
-        self._arrived: anyio.Event | None = None  # the client waits for a message
-        self._drained: anyio.Event | None = None  # the app waits for the client to read
-        self._response_over = _Flag()  # complete, or the client left
-        self._returned = _Flag()
-        self.gone = False  # the client left
-        self._disconnect_told = False  # the app received `http.disconnect` after that
-        self._error: Exception | None = None
-        self.cancel: Callable[[], object] = _nothing
-        self.debug: ResponseDebug | None = None  # what the app disclosed for tests
-
-    # What the app's side calls.
-
-    async def deliver(self, message: Message) -> None:
         messages = self.messages
         messages.append(message)
         if self._arrived is not None:
@@ -258,17 +252,7 @@ class _ClientSide:
             self._drained = anyio.Event()
             await self._drained.wait()
 
-    def response_complete(self) -> None:
-        self.complete = True
-        self._response_over.set()
-
-    async def disconnect(self) -> Message:
-        """`http.disconnect`, once the response is over: complete, or the client left."""
-        await self._response_over.wait()
-        self._disconnect_told = self.gone
-        return dict(_DISCONNECT)
-
-    async def sent_after_leaving(self) -> None:
+    async def _sent_after_leaving(self) -> None:
         # The scope announces spec 2.3, under which sending to a client that left is
         # a no-op (as in uvicorn): an app such as Starlette's StreamingResponse learns
         # of it through `http.disconnect` and finishes cleanly. One that was told and
@@ -277,21 +261,12 @@ class _ClientSide:
             raise ClientDisconnected("the client closed the response")
         await self._runtime.yield_to_others()  # to the app's disconnect listener
 
-    def app_returned_with(self, error: Exception | None) -> None:
-        self._error = error
-        self._returned.set()
-        self._wake_client()
-
     def _wake_client(self) -> None:
-        if self._arrived is not None:
-            self._arrived.set()
-            self._arrived = None
+        arrived = self._arrived
+        if arrived is not None:
+            arrived.wake()
 
-    # What the transport calls.
-
-    @property
-    def app_returned(self) -> bool:
-        return self._returned.is_set
+    # The transport's side.
 
     async def response_start(self) -> Message:
         """Wait for `http.response.start`; raise what went wrong if the app never sent it."""
@@ -307,6 +282,15 @@ class _ClientSide:
             f"{self.request.url}; every request needs an 'http.response.start'"
         )
 
+    def whole_body(self) -> bytes:
+        """The body of a response whose app has returned; then its outcome, as `read_some`."""
+        parts = [message.get("body", b"") for message in self.messages]
+        self.messages.clear()
+        self._raise_for_outcome()
+        if self._is_head:
+            return b""
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
     async def read_some(self, *, wait: bool = True) -> tuple[bytes, bool]:
         """Body bytes sent so far (waiting for some when `wait`), and whether that is all.
 
@@ -315,12 +299,12 @@ class _ClientSide:
         """
         if not wait:
             for _ in range(2):  # the turns an app that is not waiting on I/O needs to finish
-                if self.messages or self._returned.is_set:
+                if self.messages or self.returned:
                     break
                 await self._runtime.yield_to_others()
-            if not (self.messages or self._returned.is_set):
+            if not (self.messages or self.returned):
                 return b"", False
-        with_body = self.request.method != "HEAD"
+        with_body = not self._is_head
         parts: list[bytes] = []
         message = await self._take()
         while message is not None:
@@ -329,7 +313,7 @@ class _ClientSide:
             if not message.get("more_body", False):
                 message = await self._take()  # None once the app returned
                 continue
-            if not self.messages and not self._returned.is_set:
+            if not self.messages and not self.returned:
                 return b"".join(parts), False
             message = await self._take()
         self._raise_for_outcome()
@@ -354,18 +338,19 @@ class _ClientSide:
     def leave(self) -> None:
         """The client has gone: the app's `receive` says `http.disconnect`."""
         self.gone = True
-        self._response_over.set()
+        if self._over is not None:
+            self._over.set()
         if self._drained is not None:
             self._drained.set()
 
     async def aclose(self) -> None:
         """Close the response: the app sees `http.disconnect`, and is cancelled if it lingers."""
-        if not self._returned.is_set:
+        if not self.returned:
             self.leave()
-            await _ClientSide.end([self])
+            await _Exchange.end([self])
 
     @staticmethod
-    async def end(exchanges: Sequence[_ClientSide]) -> None:
+    async def end(exchanges: Sequence[_Exchange]) -> None:
         """Wait for the apps whose clients left; cancel those still running after the grace.
 
         Shielded, so that a response given up by cancellation (a cancel scope around the
@@ -375,41 +360,65 @@ class _ClientSide:
         with anyio.CancelScope(shield=True):
             with anyio.move_on_after(_DISCONNECT_GRACE):
                 for exchange in exchanges:
-                    await exchange._returned.wait()
-            lingering = [exchange for exchange in exchanges if not exchange.app_returned]
+                    await exchange._wait_returned()
+            lingering = [exchange for exchange in exchanges if not exchange.returned]
             for exchange in lingering:
                 exchange.cancel()
             with anyio.move_on_after(_DISCONNECT_GRACE):
                 for exchange in lingering:
-                    await exchange._returned.wait()
+                    await exchange._wait_returned()
+
+    async def _wait_returned(self) -> None:
+        if not self.returned:
+            if self._returned is None:
+                self._returned = anyio.Event()
+            await self._returned.wait()
 
     async def _take(self) -> Message | None:
         """The app's next message, or None once it returned (within httpx's read timeout)."""
         messages = self.messages
-        if not messages and not self._returned.is_set:
-            # The app's task runs first: a plain app has responded by the time we resume.
-            await self._runtime.yield_to_others()
-            if not messages and not self._returned.is_set:
-                await self._wait_for_a_message()
+        if not messages and not self.returned:
+            await self._wait_for_a_message()
         if not messages:
             return None
-        message = messages.popleft()
+        return self.take_now()
+
+    def take_now(self) -> Message:
+        """The app's next message, which is there."""
+        message = self.messages.popleft()
         if self._drained is not None:
             self._drained.set()
             self._drained = None
         return message
 
     async def _wait_for_a_message(self) -> None:
-        self._arrived = anyio.Event()
-        try:
-            with anyio.fail_after(self._timeout):
-                await self._arrived.wait()
-        except TimeoutError:
+        """Wait, within httpx's read timeout, for the app to send or return.
+
+        Without yielding first: the app's task has run as far as it could (it started
+        at once, see `Runtime.spawn`), and a turn of the loop would resume the client's
+        whole stack of calls once more than waking it does.
+        """
+        if self.started and not self.complete:  # a body the app streams
+            if self._streaming:
+                # A yield first, at every wait but the first: anyio's cancel scopes cancel
+                # a task only while its wait is pending, never one the app has just woken,
+                # so a client waiting on an app that sends at every turn could never be
+                # cancelled mid-stream (an endless stream read in a `move_on_after`).
+                await self._runtime.yield_to_others()
+                if self.messages or self.returned:
+                    return
+            self._streaming = True
+        timeout = self.request.extensions.get("timeout")
+        seconds: float | None = timeout.get("read") if timeout else None
+        arrived = self._arrived
+        if arrived is None:
+            arrived = self._arrived = self._runtime.waiter()
+        if not await arrived.wait(seconds):
             raise self.http.ReadTimeout(
-                f"the app sent nothing for {self._timeout} s while answering "
+                f"the app sent nothing for {seconds} s while answering "
                 f"{self.request.method} {self.request.url} (httpx's read timeout)",
                 request=self.request,
-            ) from None
+            )
 
 
 def _nothing() -> None:
@@ -424,7 +433,7 @@ class _AsyncResponseStream:
     library's `AsyncByteStream` (`ClientLibrary.flavour`).
     """
 
-    def __init__(self, exchange: _ClientSide) -> None:
+    def __init__(self, exchange: _Exchange) -> None:
         self._exchange = exchange
         self._complete = False
 
@@ -459,8 +468,10 @@ class _StreamingTransport:
         self.raise_app_exceptions = raise_app_exceptions
         self.root_path = root_path
         self.client = client
-        self._exchanges: set[_ClientSide] = set()
+        self._exchanges: set[_Exchange] = set()
         self._runtime: Runtime | None = None
+        # What a scope takes from each URL, which a test suite asks for again and again.
+        self._url_parts: dict[object, tuple[str, str, bytes, bytes, tuple[str, int | None]]] = {}
         http = self.http
         self._response = http.Response
         self._byte_stream = http.ByteStream
@@ -474,34 +485,57 @@ class _StreamingTransport:
             return await open_websocket(self, request)
         stream = request.stream
         assert isinstance(stream, self._async_byte_stream)
-        exchange, start = await self.start(request, stream)
-        if exchange.app_returned:  # most responses: nothing left to stream
-            body, _ = await exchange.read_some()
-            response_stream: Any = self._byte_stream(body)
+        exchange = self._launch(request, stream)
+        if exchange.messages:  # the app's task began at once, and its response with it
+            start = exchange.take_now()
+        else:
+            start = await self._response_start(exchange)
+        if exchange.returned:  # most responses: nothing left to stream
+            response_stream: Any = self._byte_stream(exchange.whole_body())
         else:
             response_stream = self._response_stream(exchange)
         response = self._response(
             start["status"], headers=start.get("headers", []), stream=response_stream
         )
-        expose(response, exchange.debug)
+        if exchange.debug is not None:
+            expose(response, exchange.debug)
         return response
 
     async def start(
         self, request: httpx.Request, body: AsyncIterable[bytes]
-    ) -> tuple[_ClientSide, Message]:
-        """Start the app on `request` in a task of its own; wait for its response to start.
+    ) -> tuple[_Exchange, Message]:
+        """Start the app on `request` in a task of its own; wait for its response to start."""
+        exchange = self._launch(request, body)
+        return exchange, await self._response_start(exchange)
 
-        A client that stops waiting (a timeout, a cancellation) leaves, as it would leave
-        a server, rather than let the app run on until the client closes.
-        """
-        runtime = self.runtime
-        exchange = _ClientSide(request, self.raise_app_exceptions, runtime, self.http)
-        app_side = _AppSide(exchange, body, isinstance(body, self._byte_stream))
+    def _launch(self, request: httpx.Request, body: AsyncIterable[bytes]) -> _Exchange:
+        """Start the app on `request` in a task of its own, which runs at once until the
+        app first waits (see `Runtime.spawn`)."""
+        runtime = self._runtime or self.runtime
+        exchange = _Exchange(
+            request,
+            body,
+            isinstance(body, self._byte_stream),
+            self.raise_app_exceptions,
+            runtime,
+            self.http,
+        )
         scope = self._scope_for(request)
-        self._exchanges.add(exchange)
-        exchange.cancel = runtime.spawn(lambda: self._run(exchange, app_side, scope))
+        app = self.app
+        if app.__class__ is Dispatcher:  # the scope is ours: routed in place, not copied
+            app = app.route_in_place(scope)
+        exchanges = self._exchanges
+        exchanges.add(exchange)
+        exchange.cancel = runtime.spawn(lambda: exchange.run(app, scope, exchanges))
+        return exchange
+
+    @staticmethod
+    async def _response_start(exchange: _Exchange) -> Message:
+        """Wait for the response to start. A client that stops waiting (a timeout, a
+        cancellation) leaves, as it would leave a server, rather than let the app run on
+        until the client closes."""
         try:
-            return exchange, await exchange.response_start()
+            return await exchange.response_start()
         except BaseException:
             await exchange.aclose()
             raise
@@ -513,27 +547,35 @@ class _StreamingTransport:
             self._runtime = Runtime()
         return self._runtime
 
-    async def _run(self, exchange: _ClientSide, app_side: _AppSide, scope: dict[str, Any]) -> None:
-        try:
-            await app_side.run(self.app, scope)
-        finally:
-            self._exchanges.discard(exchange)
-
     def _scope_for(self, request: httpx.Request) -> dict[str, Any]:
+        """A new scope for `request`, which its app may change at will."""
         url = request.url
+        key = getattr(url, "_uri_reference", None)  # the parsed URL, a named tuple
+        parts = self._url_parts.get(key) if key is not None else None
+        if parts is None:
+            parts = (
+                url.scheme,
+                url.path,
+                url.raw_path.split(b"?", 1)[0],
+                url.query,
+                (url.host, url.port or _DEFAULT_PORTS.get(url.scheme)),
+            )
+            if key is not None and len(self._url_parts) < _REMEMBERED_URLS:
+                self._url_parts[key] = parts
+        scheme, path, raw_path, query_string, server = parts
         return {
             "type": "http",
             "asgi": {"version": "3.0", "spec_version": "2.3"},
             "http_version": "1.1",
             "method": request.method,
-            "scheme": url.scheme,
-            "path": url.path,
-            "raw_path": url.raw_path.split(b"?", 1)[0],
-            "query_string": url.query,
+            "scheme": scheme,
+            "path": path,
+            "raw_path": raw_path,
+            "query_string": query_string,
             "root_path": self.root_path,
-            "headers": [(name.lower(), value) for name, value in request.headers.raw],
+            "headers": _scope_headers(request.headers),
             "client": self.client,
-            "server": (url.host, url.port or _DEFAULT_PORTS.get(url.scheme)),
+            "server": server,
             "extensions": {DEBUG_EXTENSION: {}},
         }
 
@@ -542,7 +584,7 @@ class _StreamingTransport:
         exchanges = list(self._exchanges)
         for exchange in exchanges:
             exchange.leave()
-        await _ClientSide.end(exchanges)
+        await _Exchange.end(exchanges)
 
 
 class StreamingTransport(_StreamingTransport, httpx.AsyncBaseTransport):
@@ -561,7 +603,7 @@ class _SyncResponseStream:
     Flavoured with the library's `SyncByteStream`."""
 
     def __init__(
-        self, transport: _SyncStreamingTransport, exchange: _ClientSide, first: bytes
+        self, transport: _SyncStreamingTransport, exchange: _Exchange, first: bytes
     ) -> None:
         self._transport = transport
         self._exchange = exchange
@@ -655,7 +697,7 @@ class _SyncStreamingTransport:
 
     async def _open(
         self, request: httpx.Request, body: AsyncIterable[bytes]
-    ) -> tuple[Message, _ClientSide, bytes, bool]:
+    ) -> tuple[Message, _Exchange, bytes, bool]:
         """Start the request and take what the app has sent so far, in one round trip."""
         exchange, start = await self._transport.start(request, body)
         first, complete = await exchange.read_some(wait=False)
@@ -693,10 +735,22 @@ def transports_for(
 
 def _asks_for_websocket(request: httpx.Request) -> bool:
     # Cheaper than `request.headers.get()`, which every plain request would pay for.
-    for name, value in request.headers.raw:
-        if name.lower() == b"upgrade" and value.lower() == b"websocket":
+    headers = request.headers
+    items = getattr(headers, "_list", None)  # (raw name, lowercased name, value)
+    if items is None:
+        items = [(name, name.lower(), value) for name, value in headers.raw]
+    for _, name, value in items:  # noqa: SIM110 (any() of a generator costs more)
+        if name == b"upgrade" and value.lower() == b"websocket":
             return True
     return False
+
+
+def _scope_headers(headers: httpx.Headers) -> list[tuple[bytes, bytes]]:
+    """The request's headers as a scope has them: names lowercased, a new list."""
+    items = getattr(headers, "_list", None)  # httpx keeps the lowercased names there
+    if items is None:
+        return [(name.lower(), value) for name, value in headers.raw]
+    return [(name, value) for _, name, value in items]
 
 
 class _PulledOnCallingThread:
