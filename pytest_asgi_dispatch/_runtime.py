@@ -44,26 +44,40 @@ class Runtime:
         """Run `function()` in a task of its own; return the task's cancel().
 
         The caller keeps the cancel(), and so the strong reference asyncio asks for.
+        Python 3.12+ runs the task at once up to its first wait, as `spawn_now` does on
+        every version; before, it starts on the next turn of the loop.
         """
         if self.is_trio:
-            import trio
+            return self._spawn_on_trio(function)
+        return asyncio.Task(function(), loop=asyncio.get_running_loop(), **_EAGER).cancel
 
-            scope = trio.CancelScope()
+    def spawn_now(self, function: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[], object]:
+        """`spawn`, the task run at once up to its first wait on asyncio, whatever Python.
 
-            async def run_in_scope() -> None:
-                with scope:
-                    await function()
-
-            trio.lowlevel.spawn_system_task(run_in_scope, context=contextvars.copy_context())
-            return scope.cancel
+        For a request's app: a plain app has responded before the transport looks, which
+        saves a turn of the event loop and, above all, suspending and resuming the whole
+        stack of the client's calls. Python 3.12+ does it itself (`eager_start`).
+        """
+        if self.is_trio:
+            return self._spawn_on_trio(function)
         loop = asyncio.get_running_loop()
-        # The task runs at once up to its first wait: a plain app has responded before we
-        # look, which saves a turn of the event loop and, above all, suspending and
-        # resuming the whole stack of the client's calls. Python 3.12+ does it itself.
         task = asyncio.Task(function(), loop=loop, **_EAGER)
         if not _EAGER:
             _start_now(loop, task)
         return task.cancel
+
+    @staticmethod
+    def _spawn_on_trio(function: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[], object]:
+        import trio
+
+        scope = trio.CancelScope()
+
+        async def run_in_scope() -> None:
+            with scope:
+                await function()
+
+        trio.lowlevel.spawn_system_task(run_in_scope, context=contextvars.copy_context())
+        return scope.cancel
 
     async def yield_to_others(self) -> None:
         if self.is_trio:

@@ -4,7 +4,7 @@ httpx's own `ASGITransport` runs the app to completion before it returns the
 response, so an endless stream (server-sent events) never returns. Here each request
 runs the app in a task of its own and the response is returned as soon as the app
 sends `http.response.start`; the body is read as the app sends it. The task starts at
-once (eagerly, see `Runtime.spawn`), so a plain app has answered before the transport
+once (eagerly, see `Runtime.spawn_now`), so a plain app has answered before the transport
 looks, and the request costs no turn of the event loop.
 
 An `_Exchange` has two sides: what the app calls (`receive`, `send`, with the checks a
@@ -395,7 +395,7 @@ class _Exchange:
         """Wait, within httpx's read timeout, for the app to send or return.
 
         Without yielding first: the app's task has run as far as it could (it started
-        at once, see `Runtime.spawn`), and a turn of the loop would resume the client's
+        at once, see `Runtime.spawn_now`), and a turn of the loop would resume the client's
         whole stack of calls once more than waking it does.
         """
         if self.started and not self.complete:  # a body the app streams
@@ -510,7 +510,7 @@ class _StreamingTransport:
 
     def _launch(self, request: httpx.Request, body: AsyncIterable[bytes]) -> _Exchange:
         """Start the app on `request` in a task of its own, which runs at once until the
-        app first waits (see `Runtime.spawn`)."""
+        app first waits (see `Runtime.spawn_now`)."""
         runtime = self._runtime or self.runtime
         exchange = _Exchange(
             request,
@@ -526,7 +526,7 @@ class _StreamingTransport:
             app = app.route_in_place(scope)
         exchanges = self._exchanges
         exchanges.add(exchange)
-        exchange.cancel = runtime.spawn(lambda: exchange.run(app, scope, exchanges))
+        exchange.cancel = runtime.spawn_now(lambda: exchange.run(app, scope, exchanges))
         return exchange
 
     @staticmethod

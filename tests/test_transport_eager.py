@@ -1,0 +1,195 @@
+"""What makes a request cheap, and must not change what an app sees: the app's task
+starts at once, the scope is routed in place, one deadline serves every wait."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import time
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from pytest_asgi_dispatch import Dispatcher, dispatch
+from pytest_asgi_dispatch._client_library import ClientLibrary
+from pytest_asgi_dispatch._runtime import Runtime
+from pytest_asgi_dispatch._transport import StreamingTransport
+
+Scope = dict[str, Any]
+
+pytestmark = pytest.mark.anyio
+
+_request_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_var", default="")
+
+
+async def plain(scope: Scope, receive: Any, send: Any) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": scope["path"].encode()})
+
+
+# The app's task starts at once.
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_plain_app_has_answered_when_its_task_is_started() -> None:
+    transport = StreamingTransport(plain)
+    request = httpx.Request("GET", "http://testserver/now")
+    exchange = transport._launch(request, request.stream)
+    assert exchange.returned  # no turn of the event loop was needed
+    assert exchange.take_now()["status"] == 200
+    assert exchange.whole_body() == b"/now"
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_the_app_runs_in_a_task_and_context_of_its_own_though_started_at_once() -> None:
+    seen: dict[str, Any] = {}
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        seen["task"] = asyncio.current_task()
+        _request_var.set("the app's")
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async with dispatch({"/": app}) as client:
+        test_task = asyncio.current_task()
+        assert (await client.get("/")).status_code == 200
+        assert asyncio.current_task() is test_task  # the test's task is current again
+    assert seen["task"] is not test_task
+    assert _request_var.get() == ""  # what the app set stayed in its own context
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_task_spawned_now_starts_at_once_on_every_python_and_goes_on_after() -> None:
+    runtime = Runtime()
+    steps: list[str] = []
+
+    async def two_steps() -> None:
+        steps.append(f"first, in {asyncio.current_task() is not test_task}")
+        await asyncio.sleep(0)
+        steps.append("second")
+
+    test_task = asyncio.current_task()
+    runtime.spawn_now(two_steps)
+    assert steps == ["first, in True"]
+    assert asyncio.current_task() is test_task
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert steps == ["first, in True", "second"]
+
+
+async def test_an_app_entering_a_cancel_scope_before_it_waits_leaves_it_in_its_task() -> None:
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        with anyio.move_on_after(5):  # entered in the app's first step, left after a wait
+            await anyio.sleep(0.01)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async with dispatch({"/": app}) as client:
+        assert (await client.get("/")).text == "ok"
+
+
+# The scope, routed in place.
+
+
+def test_route_in_place_gives_the_scope_a_copy_would_get() -> None:
+    inner = Dispatcher({"/v1": plain})
+    dispatcher = Dispatcher({"/api": inner, "/": plain})
+    scope: Scope = {
+        "type": "http",
+        "path": "/api/v1/items",
+        "root_path": "",
+        "headers": [(b"host", b"testserver")],
+        "state": {"the server's": True},
+    }
+    resolved = dispatcher.resolve(dict(scope))
+    assert resolved is not None
+    route, copied = resolved
+
+    app = dispatcher.route_in_place(scope)
+
+    assert app is route.app is plain
+    assert scope == copied
+    assert scope["root_path"] == "/api/v1"
+    assert "state" not in scope  # the server's state belongs to no mounted app
+
+
+def test_route_in_place_leaves_a_404_and_a_recording_trace_to_the_dispatcher() -> None:
+    dispatcher = Dispatcher({"/api": plain})
+    unmatched: Scope = {"type": "http", "path": "/elsewhere", "root_path": "", "headers": []}
+    assert dispatcher.route_in_place(unmatched) is dispatcher
+    assert unmatched["root_path"] == ""
+
+    dispatcher.observer = object()  # type: ignore[assignment]
+    traced: Scope = {"type": "http", "path": "/api/x", "root_path": "", "headers": []}
+    assert dispatcher.route_in_place(traced) is dispatcher
+    assert traced["root_path"] == ""
+
+
+async def test_each_request_gets_a_scope_of_its_own_from_a_remembered_url() -> None:
+    scopes: list[Scope] = []
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        scopes.append(scope)
+        scope["headers"].append((b"x-added-by", b"middleware"))  # apps write to scopes
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async with dispatch({"/mount": app}) as client:
+        for _ in range(2):
+            await client.get("/mount/a%20b?q=1", headers={"X-Case": "Kept"})
+        await client.get("https://other:8443/mount/c")
+
+    first, second, third = scopes
+    assert first is not second
+    assert first["headers"] is not second["headers"]
+    for scope in (first, second):
+        assert scope["path"] == "/mount/a b"
+        assert scope["raw_path"] == b"/mount/a%20b"
+        assert scope["query_string"] == b"q=1"
+        assert scope["root_path"] == "/mount"
+        assert (b"x-case", b"Kept") in scope["headers"]
+        assert scope["headers"].count((b"x-added-by", b"middleware")) == 1
+    assert (third["scheme"], third["server"]) == ("https", ("other", 8443))
+    assert third["path"] == "/mount/c"
+
+
+# One deadline for every wait of an exchange.
+
+
+async def test_a_body_sent_slower_than_the_read_timeout_in_all_but_not_per_chunk_is_read(
+    http: ClientLibrary,
+) -> None:
+    async def slow(scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for _ in range(6):
+            await anyio.sleep(0.05)
+            await send({"type": "http.response.body", "body": b".", "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    with anyio.fail_after(5):
+        async with dispatch({"/": slow}, timeout=0.2) as client:
+            assert (await client.get("/")).text == "......"  # 0.3 s in all
+
+
+async def test_the_read_timeout_counts_from_the_last_chunk(http: ClientLibrary) -> None:
+    async def stalls(scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for _ in range(3):
+            await anyio.sleep(0.1)
+            await send({"type": "http.response.body", "body": b".", "more_body": True})
+        await anyio.sleep_forever()
+
+    with anyio.fail_after(5):
+        async with dispatch({"/": stalls}, timeout=0.25) as client:
+            began = time.monotonic()
+            with pytest.raises(http.ReadTimeout):
+                await client.get("/")
+            assert 0.5 <= time.monotonic() - began < 2  # 0.3 s of chunks, then 0.25 s
