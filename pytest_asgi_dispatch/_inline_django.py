@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import contextvars
 import copy
+import io
 import sys
 import tempfile
 from collections import deque
@@ -165,11 +166,22 @@ def _close(response: HttpResponseBase, body_file: Any) -> None:
 
 
 def _read_body(chunks: Iterable[bytes]) -> Any:
-    """The request body in a spooled file, as `ASGIHandler.read_body` keeps it."""
+    """The request body in a spooled file, as `ASGIHandler.read_body` keeps it.
+
+    An empty body (most requests) in a `BytesIO`, which is what the spooled file holds
+    until it rolls over to disk: a tenth of its cost, and nothing a view can tell apart.
+    """
+    chunks = iter(chunks)
+    for first in chunks:
+        if first:
+            break
+    else:
+        return io.BytesIO()
     body_file = tempfile.SpooledTemporaryFile(  # noqa: SIM115 (closed with the response)
         max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE, mode="w+b"
     )
-    for chunk in chunks:
+    body_file.write(first)
+    for chunk in chunks:  # one at a time: a large body rolls over to disk as it comes
         body_file.write(chunk)
     body_file.seek(0)
     return body_file
@@ -179,11 +191,12 @@ def _headers_of(response: HttpResponseBase) -> list[tuple[bytes, bytes]]:
     """The response's headers and cookies, encoded as `ASGIHandler.send_response` does."""
     headers = []
     for header, value in response.items():
-        name = header.encode("ascii") if isinstance(header, str) else header
-        data = value.encode("latin1") if isinstance(value, str) else value
-        headers.append((bytes(name), bytes(data)))
-    for cookie in response.cookies.values():
-        headers.append((b"Set-Cookie", cookie.output(header="").encode("ascii").strip()))
+        name = header.encode("ascii") if isinstance(header, str) else bytes(header)
+        data = value.encode("latin1") if isinstance(value, str) else bytes(value)
+        headers.append((name, data))
+    if response.cookies:
+        for cookie in response.cookies.values():
+            headers.append((b"Set-Cookie", cookie.output(header="").encode("ascii").strip()))
     return headers
 
 

@@ -7,14 +7,17 @@ hides the WSGI app from the inline path) and the two answers compared.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import threading
+import weakref
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import flask
 import pytest
+from a2wsgi.wsgi import build_environ
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -23,6 +26,7 @@ from starlette.routing import Route
 from pytest_asgi_dispatch import dispatch_sync
 from pytest_asgi_dispatch._apps import WSGIAdapter
 from pytest_asgi_dispatch._client_library import ClientLibrary
+from pytest_asgi_dispatch._inline import wsgi_environ
 
 Environ = dict[str, Any]
 StartResponse = Any
@@ -159,6 +163,63 @@ def test_the_environ_is_the_one_a2wsgi_builds(
     assert inline_environ.pop("wsgi.input") is not loop_environ.pop("wsgi.input")
     assert inline_environ == loop_environ
     assert inline_environ["HTTP_X_TWICE"] == "1,2"  # repeated headers joined
+
+
+def http_scope(**changes: Any) -> dict[str, Any]:
+    scope: dict[str, Any] = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "https",
+        "path": "/shop/items",
+        "raw_path": b"/shop/items",
+        "query_string": b"a=1&b=%20",
+        "root_path": "/shop",
+        "headers": [
+            (b"host", b"shop.test:8443"),
+            (b"content-type", b"text/plain"),
+            (b"content-length", b"3"),
+            (b"x-twice", b"1"),
+            (b"x-twice", b"2"),
+            (b"x_twice", b"3"),  # the same environ key as x-twice: joined to it
+            (b"accept-language", "fr-CH, café".encode("latin1")),
+        ],
+        "client": ("192.0.2.1", 5000),
+        "server": ("shop.test", 8443),
+        "extensions": {},
+    }
+    scope.update(changes)
+    return scope
+
+
+@pytest.mark.parametrize(
+    "scope",
+    [
+        pytest.param(http_scope(), id="plain"),
+        pytest.param(http_scope(path="/shop/café", root_path="/shop"), id="unicode-path"),
+        pytest.param(http_scope(path="/café/x", root_path="/café"), id="unicode-root-path"),
+        pytest.param(http_scope(path="/elsewhere", root_path="/shop"), id="path-outside-root"),
+        pytest.param(http_scope(root_path=""), id="no-root-path"),
+        pytest.param(http_scope(client=None, server=None), id="no-client-no-server"),
+        pytest.param(http_scope(server=("shop.test", None)), id="no-server-port"),
+        pytest.param(http_scope(headers=[(b"Content-Length", b"3")]), id="uppercase-name"),
+        pytest.param(http_scope(headers=[]), id="no-headers"),
+    ],
+)
+@pytest.mark.parametrize("script_name", ["", "/from-the-environment"])
+def test_the_environ_is_a2wsgis_key_for_key_in_its_order(
+    scope: dict[str, Any], script_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a2wsgi takes SCRIPT_NAME from the process's environment when it is set there.
+    monkeypatch.setenv("SCRIPT_NAME", script_name)
+    body = object()
+
+    environ = wsgi_environ(scope)
+    environ["wsgi.input"] = body
+
+    assert list(environ.items()) == list(build_environ(scope, body).items())  # type: ignore[arg-type]
+    assert environ["asgi.scope"] is scope
 
 
 def test_flask_builds_its_urls_under_its_prefix_in_a_nested_table() -> None:
@@ -338,6 +399,29 @@ def test_the_iterables_close_is_called_when_the_client_leaves_early() -> None:
         with client.stream("GET", "/endless/") as response:
             assert next(response.iter_raw()) == b"tick"
         assert closed == [True]
+
+
+def test_a_response_read_to_its_end_keeps_nothing_of_the_app_alive() -> None:
+    # httpx's response and its stream are garbage in a cycle, freed by the collector
+    # only: what they still held of the request (its environ, the app's iterable) would
+    # be too, at a cost to every later collection.
+    closed: list[bool] = []
+    bodies: list[weakref.ref[ClosingBody]] = []
+
+    def app(environ: Environ, start_response: StartResponse) -> ClosingBody:
+        start_response("200 OK", [])
+        body = ClosingBody([b"a", b"b"], closed)
+        bodies.append(weakref.ref(body))
+        return body
+
+    with dispatch_sync({"/closing": app}) as client:
+        gc.disable()
+        try:
+            response = client.get("/closing/")
+            assert (response.content, closed) == (b"ab", [True])
+            assert bodies[0]() is None
+        finally:
+            gc.enable()
 
 
 # --- exceptions -------------------------------------------------------------------------
