@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["DeclaredLength", "as_bytes"]
+__all__ = ["DeclaredLength", "as_bytes", "declared_length", "length_error"]
 
 # Responses that carry no body whatever their `content-length` says (RFC 9110 6.4.1).
 _BODILESS_STATUSES = (204, 304)
@@ -45,30 +45,35 @@ class DeclaredLength:
         cls, status: int, headers: Iterable[tuple[bytes, bytes]], *, is_head: bool
     ) -> DeclaredLength | None:
         """The length a response declares for its body; None where nothing is to check."""
-        if is_head or status in _BODILESS_STATUSES:
-            return None
-        declared = _content_length(headers)
-        return None if declared is None else cls(declared)
+        declared = declared_length(status, headers, is_head=is_head)
+        return None if declared < 0 else cls(declared)
 
     def take(self, size: int, *, more_body: bool) -> None:
         """Count `size` bytes of the body; raise once it is longer, or ends shorter."""
         self._left -= size
-        if self._left < 0:
-            raise RuntimeError(
-                "the app's response body is longer than its content-length of "
-                f"{self._declared} bytes"
-            )
-        if not more_body and self._left:
-            raise RuntimeError(
-                "the app's response body is shorter than its content-length: "
-                f"{self._declared - self._left} of {self._declared} bytes"
-            )
+        if self._left < 0 or (not more_body and self._left):
+            raise length_error(self._declared, self._left)
 
 
-def _content_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
-    """The declared length, if any; headers given as a one-shot iterable are left unread."""
-    if isinstance(headers, (list, tuple)):
+def declared_length(status: int, headers: Iterable[tuple[bytes, bytes]], *, is_head: bool) -> int:
+    """The length a response declares for its body, -1 where nothing is to check: the
+    plain-int form of `DeclaredLength`, for the event-loop path that every request takes."""
+    if is_head or status in _BODILESS_STATUSES:
+        return -1
+    if isinstance(headers, (list, tuple)):  # a one-shot iterable is left unread
         for name, value in headers:
             if name.lower() == b"content-length":
-                return int(value) if value.isdigit() else None
-    return None
+                return int(value) if value.isdigit() else -1
+    return -1
+
+
+def length_error(declared: int, left: int) -> RuntimeError:
+    """The error for a body that went `left` bytes short of `declared` (negative: over)."""
+    if left < 0:
+        return RuntimeError(
+            f"the app's response body is longer than its content-length of {declared} bytes"
+        )
+    return RuntimeError(
+        "the app's response body is shorter than its content-length: "
+        f"{declared - left} of {declared} bytes"
+    )

@@ -61,9 +61,10 @@ class Runtime:
         if self.is_trio:
             return self._spawn_on_trio(function)
         loop = asyncio.get_running_loop()
-        task = asyncio.Task(function(), loop=loop, **_EAGER)
-        if not _EAGER:
-            _start_now(loop, task)
+        if sys.version_info >= (3, 12):
+            return asyncio.Task(function(), loop=loop, eager_start=True).cancel
+        task = asyncio.Task(function(), loop=loop)
+        _start_now(loop, task)
         return task.cancel
 
     @staticmethod
@@ -222,11 +223,17 @@ def _start_now(loop: asyncio.AbstractEventLoop, task: asyncio.Task[None]) -> Non
     if getattr(getattr(handle, "_callback", None), "__self__", None) is not task:
         return
     ready.pop()
-    caller = asyncio.tasks.current_task(loop)
-    if caller is not None:
-        asyncio.tasks._leave_task(loop, caller)
+    caller = _current_task(loop)
+    if caller is None:
+        handle._run()
+        return
+    _leave_task(loop, caller)
     try:
         handle._run()
     finally:
-        if caller is not None:
-            asyncio.tasks._enter_task(loop, caller)
+        _enter_task(loop, caller)
+
+
+_current_task = asyncio.tasks.current_task
+_enter_task = asyncio.tasks._enter_task
+_leave_task = asyncio.tasks._leave_task

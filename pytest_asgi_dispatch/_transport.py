@@ -37,7 +37,7 @@ from anyio.from_thread import BlockingPortal
 
 from ._client_library import HTTPX, ClientLibrary
 from ._inline import InlinePath
-from ._response_checks import DeclaredLength, as_bytes
+from ._response_checks import as_bytes, declared_length, length_error
 from ._response_debug import DEBUG_EXTENSION, ResponseDebug, expose, watching
 from ._routing import Dispatcher
 from ._runtime import ClientDisconnected, Runtime, Waiter
@@ -86,11 +86,12 @@ class _Exchange:
     __slots__ = (
         "_arrived",
         "_body",
+        "_declared",
         "_disconnect_told",
         "_drained",
         "_error",
         "_is_head",
-        "_length",
+        "_left",
         "_next_body",
         "_over",
         "_raise_app_exceptions",
@@ -137,7 +138,8 @@ class _Exchange:
         self.returned = False  # the app returned (or raised)
         self.gone = False  # the client left
         self._disconnect_told = False  # the app received `http.disconnect` after that
-        self._length: DeclaredLength | None = None  # the response's content-length
+        self._declared = -1  # the response's content-length, -1 if none to check
+        self._left = -1  # how much of it is still to come
         self._error: Exception | None = None
         self._arrived: Waiter | None = None  # the client waits for a message
         self._drained: anyio.Event | None = None  # the app waits for the client to read
@@ -221,8 +223,10 @@ class _Exchange:
                 body = _bytes_of(body, message)
                 message = {**message, "body": body}
             more_body = message.get("more_body", False)
-            if self._length is not None:  # `body` may be absent: Django's last message
-                self._length.take(len(body), more_body=more_body)
+            if self._declared >= 0:  # `body` may be absent: Django's last message
+                left = self._left = self._left - len(body)
+                if left < 0 or (left and not more_body):
+                    raise length_error(self._declared, left)
             if not more_body:
                 self.complete = True
                 if self._over is not None:
@@ -231,12 +235,12 @@ class _Exchange:
             if self.started:
                 raise RuntimeError("the app sent 'http.response.start' twice")
             status = message.get("status")
-            if not isinstance(status, int):
+            if status.__class__ is not int and not isinstance(status, int):
                 raise RuntimeError(
                     f"the app sent 'http.response.start' without a status: {message!r}"
                 )
             self.started = True
-            self._length = DeclaredLength.of(
+            self._declared = self._left = declared_length(
                 status, message.get("headers", ()), is_head=self._is_head
             )
         elif kind == DEBUG_EXTENSION:  # offered in the scope: see _response_debug
@@ -247,7 +251,7 @@ class _Exchange:
         messages = self.messages
         messages.append(message)
         if self._arrived is not None:
-            self._wake_client()
+            self._arrived.wake()
         if len(messages) >= _BUFFERED_MESSAGES:
             self._drained = anyio.Event()
             await self._drained.wait()
@@ -284,12 +288,15 @@ class _Exchange:
 
     def whole_body(self) -> bytes:
         """The body of a response whose app has returned; then its outcome, as `read_some`."""
-        parts = [message.get("body", b"") for message in self.messages]
-        self.messages.clear()
-        self._raise_for_outcome()
-        if self._is_head:
-            return b""
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+        if self._error is not None or not self.complete:
+            self._raise_for_outcome()  # unless it is a 500 page to keep
+        messages = self.messages
+        if len(messages) == 1:  # the whole body in one message, as most apps send it
+            body: bytes = messages.popleft().get("body", b"")
+        else:
+            body = b"".join([message.get("body", b"") for message in messages])
+            messages.clear()
+        return b"" if self._is_head else body
 
     async def read_some(self, *, wait: bool = True) -> tuple[bytes, bool]:
         """Body bytes sent so far (waiting for some when `wait`), and whether that is all.
