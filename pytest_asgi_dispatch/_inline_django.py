@@ -50,6 +50,8 @@ T = TypeVar("T")
 class DjangoRunner:
     """Serves requests for one mounted `ASGIHandler` on the calling thread."""
 
+    may_serve_django = True
+
     def __init__(self, handler: ASGIHandler, portal_call: PortalCall) -> None:
         self._handler = copy.copy(handler)  # the mounted one keeps its async middleware
         self._handler.load_middleware(is_async=False)

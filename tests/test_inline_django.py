@@ -17,6 +17,7 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import flask
 import pytest
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
@@ -30,9 +31,11 @@ from django.test import override_settings
 from django.urls import path, reverse
 from django.utils.deprecation import MiddlewareMixin
 from django.views.decorators.csrf import csrf_exempt
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from pytest_asgi_dispatch import dispatch_sync
 from pytest_asgi_dispatch._client_library import ClientLibrary
+from pytest_asgi_dispatch._inline import _is_a_stock_flask_app
 from tests.djangoapp.models import Item
 
 # --- the site: views and middleware -----------------------------------------------------
@@ -287,6 +290,63 @@ def test_djangos_request_signals_leave_the_tests_connection_alone(
         client.get(f"/shop/{view}/")
 
     assert checks == []
+
+
+def flask_beside_django(*, in_front_of_django: bool) -> flask.Flask:
+    """A Flask app; in front of Django's WSGI handler (under /django), when told."""
+    app = flask.Flask("beside_django")
+
+    @app.get("/hello/")
+    def hello() -> str:
+        # Spared or not, a Flask view finds the test's connection open.
+        return "hello" if connection.in_atomic_block else "no transaction"
+
+    if in_front_of_django:
+        app.wsgi_app = DispatcherMiddleware(  # type: ignore[method-assign]
+            app.wsgi_app, {"/django": get_wsgi_application()}
+        )
+    return app
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("in_front_of_django", "url", "answer"),
+    [
+        (False, "/shop/hello/", "hello"),
+        (True, "/shop/hello/", "hello"),
+        (True, "/shop/django/items/", '{"names": ["apple"]}'),
+    ],
+)
+def test_a_flask_app_beside_or_in_front_of_django_leaves_the_tests_connection_alone(
+    in_front_of_django: bool, url: str, answer: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Item.objects.create(name="apple")
+    checks: list[int] = []
+    monkeypatch.setattr(
+        type(connections[DEFAULT_DB_ALIAS]),
+        "close_if_unusable_or_obsolete",
+        lambda self: checks.append(threading.get_ident()),
+    )
+    app = flask_beside_django(in_front_of_django=in_front_of_django)
+
+    with dispatch_sync({"/shop": app}) as client:
+        response = client.get(url)
+
+    assert (response.text, checks) == (answer, [])
+    assert connection.in_atomic_block
+
+
+class FlaskWithItsOwnWSGIApp(flask.Flask):
+    def wsgi_app(self, environ: Any, start_response: Any) -> Any:
+        return super().wsgi_app(environ, start_response)
+
+
+def test_only_a_flask_app_as_flask_made_it_is_known_not_to_serve_django() -> None:
+    # The others' requests spare the test's connections, in case Django serves them.
+    assert _is_a_stock_flask_app(flask_beside_django(in_front_of_django=False))
+    assert not _is_a_stock_flask_app(flask_beside_django(in_front_of_django=True))
+    assert not _is_a_stock_flask_app(FlaskWithItsOwnWSGIApp("own"))
+    assert not _is_a_stock_flask_app(get_wsgi_application())
 
 
 # --- signals ----------------------------------------------------------------------------
