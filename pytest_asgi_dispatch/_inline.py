@@ -429,44 +429,38 @@ def _is_a_stock_flask_app(wsgi: object) -> bool:
 def wsgi_environ(scope: Scope) -> dict[str, Any]:
     """The environ a2wsgi's `build_environ` makes of `scope`, but for its `wsgi.input`.
 
-    The same keys in the same order with the same values, built at a third of the cost:
-    each header's environ name is worked out once per name, and an ASCII path (as good
-    as all of them) is taken as it is, its UTF-8 read as Latin-1 being itself.
+    The same keys in the same order with the same values, built at a fraction of the
+    cost: what a mount's requests share (script name, server, client, protocol) comes
+    from a template made once, each header's environ name is worked out once per name,
+    and an ASCII path (as good as all of them) is taken as it is, its UTF-8 read as
+    Latin-1 being itself.
     """
-    script_name = scope.get("root_path", "")
-    if not script_name.isascii():
-        script_name = script_name.encode("utf8").decode("latin1")
+    shared = (
+        scope.get("root_path", ""),
+        scope.get("server"),
+        scope.get("client"),
+        scope["http_version"],
+        scope.get("scheme", "http"),
+    )
+    try:
+        template, script_name = _TEMPLATES[shared]
+    except (KeyError, TypeError):  # TypeError: lists for tuples, not kept (unhashable)
+        template, script_name = _template(*shared)
     path_info = scope["path"]
     if not path_info.isascii():
         path_info = path_info.encode("utf8").decode("latin1")
     if path_info.startswith(script_name):
         path_info = path_info[len(script_name) :]
-    script_name_environ_var = os.environ.get("SCRIPT_NAME", "")
-    if script_name_environ_var:
-        script_name = unicode_to_wsgi(script_name_environ_var)  # type: ignore[no-untyped-call]
-    server_addr, server_port = scope.get("server") or ("localhost", 80)
-    environ: dict[str, Any] = {
-        "asgi.scope": scope,
-        "REQUEST_METHOD": scope["method"],
-        "SCRIPT_NAME": script_name,
-        "PATH_INFO": path_info,
-        "QUERY_STRING": scope["query_string"].decode("ascii"),
-        "SERVER_PROTOCOL": f"HTTP/{scope['http_version']}",
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": scope.get("scheme", "http"),
-        "wsgi.input": None,  # the caller's
-        "wsgi.errors": sys.stdout,
-        "wsgi.multithread": True,
-        "wsgi.multiprocess": True,
-        "wsgi.run_once": False,
-        "SERVER_NAME": server_addr,
-        "SERVER_PORT": str(server_port or 0),
-    }
-    client = scope.get("client")
-    if client is not None:
-        addr, port = client
-        environ["REMOTE_ADDR"] = addr
-        environ["REMOTE_PORT"] = str(port)
+    environ = template.copy()  # its keys in a2wsgi's order, which assignments keep
+    environ["asgi.scope"] = scope
+    environ["REQUEST_METHOD"] = scope["method"]
+    environ["PATH_INFO"] = path_info
+    environ["QUERY_STRING"] = scope["query_string"].decode("ascii")
+    environ["wsgi.errors"] = sys.stdout  # pytest's capture changes it from test to test
+    if _script_name_may_be_set():
+        script_name_environ_var = os.environ.get("SCRIPT_NAME", "")
+        if script_name_environ_var:
+            environ["SCRIPT_NAME"] = unicode_to_wsgi(script_name_environ_var)  # type: ignore[no-untyped-call]
     names = _ENVIRON_NAMES
     for name, value in scope.get("headers", ()):
         key = names.get(name)
@@ -477,6 +471,57 @@ def wsgi_environ(scope: Scope) -> dict[str, Any]:
             text = environ[key] + "," + text  # a repeated header: joined, as a2wsgi does
         environ[key] = text
     return environ
+
+
+# a2wsgi takes SCRIPT_NAME from the process's environment when it is set there. Asking
+# `os.environ` costs more than the rest of a header's entry; its own dict is asked first.
+_PROCESS_ENVIRONMENT = os.environ
+_PROCESS_ENVIRONMENT_DATA: Any = getattr(os.environ, "_data", None)
+_SCRIPT_NAME_KEY: Any = getattr(os.environ, "encodekey", str)("SCRIPT_NAME")
+
+
+def _script_name_may_be_set() -> bool:
+    if os.environ is not _PROCESS_ENVIRONMENT or _PROCESS_ENVIRONMENT_DATA is None:
+        return True  # replaced (a test's doing), or not CPython's: ask it
+    return _SCRIPT_NAME_KEY in _PROCESS_ENVIRONMENT_DATA
+
+
+# The environ's entries that a mount's requests share, by what they come from: a
+# template to copy, and the script name (Latin-1) that is cut off the path.
+_TEMPLATES: dict[tuple[Any, ...], tuple[dict[str, Any], str]] = {}
+_TEMPLATES_KEPT = 256
+
+
+def _template(
+    root_path: str, server: Any, client: Any, http_version: str, scheme: str
+) -> tuple[dict[str, Any], str]:
+    script_name = root_path.encode("utf8").decode("latin1")
+    server_addr, server_port = server or ("localhost", 80)
+    template: dict[str, Any] = {
+        "asgi.scope": None,
+        "REQUEST_METHOD": None,
+        "SCRIPT_NAME": script_name,
+        "PATH_INFO": None,
+        "QUERY_STRING": None,
+        "SERVER_PROTOCOL": f"HTTP/{http_version}",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scheme,
+        "wsgi.input": None,  # the caller's
+        "wsgi.errors": None,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+        "SERVER_NAME": server_addr,
+        "SERVER_PORT": str(server_port or 0),
+    }
+    if client is not None:
+        addr, port = client
+        template["REMOTE_ADDR"] = addr
+        template["REMOTE_PORT"] = str(port)
+    if len(_TEMPLATES) < _TEMPLATES_KEPT:
+        with contextlib.suppress(TypeError):  # unhashable
+            _TEMPLATES[root_path, server, client, http_version, scheme] = (template, script_name)
+    return template, script_name
 
 
 # Header names as `wsgi_environ` puts them in the environ (b"x-id": "HTTP_X_ID"), kept.

@@ -203,6 +203,8 @@ def http_scope(**changes: Any) -> dict[str, Any]:
         pytest.param(http_scope(root_path=""), id="no-root-path"),
         pytest.param(http_scope(client=None, server=None), id="no-client-no-server"),
         pytest.param(http_scope(server=("shop.test", None)), id="no-server-port"),
+        pytest.param(http_scope(server=["shop.test", 443], client=["192.0.2.1", 5000]), id="lists"),
+        pytest.param(http_scope(scheme="http", http_version="2"), id="http2"),
         pytest.param(http_scope(headers=[(b"Content-Length", b"3")]), id="uppercase-name"),
         pytest.param(http_scope(headers=[]), id="no-headers"),
     ],
@@ -220,6 +222,19 @@ def test_the_environ_is_a2wsgis_key_for_key_in_its_order(
 
     assert list(environ.items()) == list(build_environ(scope, body).items())  # type: ignore[arg-type]
     assert environ["asgi.scope"] is scope
+
+
+def test_the_environ_takes_script_name_from_a_replaced_process_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(os, "environ", {"SCRIPT_NAME": "/replaced"})
+    body = object()
+
+    environ = wsgi_environ(http_scope())
+    environ["wsgi.input"] = body
+
+    assert environ["SCRIPT_NAME"] == "/replaced"
+    assert list(environ.items()) == list(build_environ(http_scope(), body).items())  # type: ignore[arg-type]
 
 
 def test_flask_builds_its_urls_under_its_prefix_in_a_nested_table() -> None:
