@@ -432,6 +432,31 @@ def _nothing() -> None:
     """The cancel() of an exchange whose app has not started yet."""
 
 
+class _WholeBody:
+    """A response body the app has sent whole: one chunk, as httpx's `ByteStream` gives
+    it, from an iterator class rather than an async generator, which asyncio would
+    register and finalize on every request. Flavoured with the library's
+    `AsyncByteStream` (`ClientLibrary.flavour`)."""
+
+    __slots__ = ("_body",)
+
+    def __init__(self, body: bytes) -> None:
+        self._body: bytes | None = body
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self
+
+    async def __anext__(self) -> bytes:
+        body = self._body
+        if body is None:
+            raise StopAsyncIteration
+        self._body = None
+        return body
+
+    async def aclose(self) -> None:
+        pass
+
+
 class _AsyncResponseStream:
     """The response body as the app sends it; then the app's exception, if any.
 
@@ -484,6 +509,7 @@ class _StreamingTransport:
         self._byte_stream = http.ByteStream
         self._async_byte_stream = http.AsyncByteStream
         self._response_stream = http.flavour(_AsyncResponseStream, http.AsyncByteStream)
+        self._whole_body = http.flavour(_WholeBody, http.AsyncByteStream)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if _asks_for_websocket(request):
@@ -498,7 +524,7 @@ class _StreamingTransport:
         else:
             start = await self._response_start(exchange)
         if exchange.returned:  # most responses: nothing left to stream
-            response_stream: Any = self._byte_stream(exchange.whole_body())
+            response_stream: Any = self._whole_body(exchange.whole_body())
         else:
             response_stream = self._response_stream(exchange)
         response = self._response(
