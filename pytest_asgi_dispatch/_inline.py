@@ -71,29 +71,72 @@ class InlinePath:
         self._dispatcher = transport.app if isinstance(transport.app, Dispatcher) else None
         self._portal_call = portal_call
         self._runners: dict[Route, Runner | None] = {}
+        # By the id of the app a request was routed to: the app (which keeps the id its
+        # own) and its runner, None for a Dispatcher's own answer or an app of the loop.
+        self._by_app: dict[int, tuple[object, Runner | None]] = {}
 
     def handle(self, request: httpx.Request) -> httpx.Response | None:
-        if self._dispatcher is None:
+        dispatcher = self._dispatcher
+        if dispatcher is None:
             return None
-        request_scope = self._transport._scope_for(request)
-        resolved = self._dispatcher.resolve(request_scope)
-        if resolved is None:
-            return None  # the Dispatcher's 404, from the event loop
-        route, scope = resolved
+        scope = self._transport._scope_for(request)  # this request's own
+        if dispatcher.observer is not None:  # the trace: see _observe
+            return self._handle_observed(dispatcher, dispatcher.observer, request, scope)
+        app = dispatcher.route_in_place(scope)  # no copy: routed as the event loop's path is
         try:
-            runner = self._runners[route]
+            routed, runner = self._by_app[id(app)]
+            if routed is not app:
+                raise KeyError(app)  # pragma: no cover - an id reused after its app went
         except KeyError:
-            runner = self._runners[route] = self._runner_for(route)
+            runner = self._runner_for_app(app)
+            self._by_app[id(app)] = (app, runner)
         if runner is None:
             return None
         call = InlineCall(request, self._transport, may_serve_django=runner.may_serve_django)
-        if self._dispatcher.observer is not None:  # the trace: see _observe
-            outer = self._dispatcher.route_for(request_scope)  # the mount named in the trace
-            key = None if outer is None else outer.key
-            call.observe(self._dispatcher.observer, key, request_scope)
         response = runner(request, scope, call)
         expose(response, call.debug)
         return response
+
+    def _handle_observed(
+        self, dispatcher: Dispatcher, observer: Observer, request: httpx.Request, scope: Scope
+    ) -> httpx.Response | None:
+        """`handle()` while a trace records: the mount it names found on the scope as sent."""
+        resolved = dispatcher.resolve(scope)
+        if resolved is None:
+            return None  # the Dispatcher's 404, from the event loop
+        route, app_scope = resolved
+        runner = self._runner_of(route)
+        if runner is None:
+            return None
+        call = InlineCall(request, self._transport, may_serve_django=runner.may_serve_django)
+        outer = dispatcher.route_for(scope)  # the mount named in the trace
+        call.observe(observer, None if outer is None else outer.key, scope)
+        response = runner(request, app_scope, call)
+        expose(response, call.debug)
+        return response
+
+    def _runner_of(self, route: Route) -> Runner | None:
+        try:
+            return self._runners[route]
+        except KeyError:
+            runner = self._runners[route] = self._runner_for(route)
+            return runner
+
+    def _runner_for_app(self, app: object) -> Runner | None:
+        """The runner of the route whose app `app` is; None for a Dispatcher (no match)."""
+        pending = [self._dispatcher]
+        seen: set[int] = set()
+        while pending:
+            dispatcher = pending.pop()
+            if dispatcher is None or id(dispatcher) in seen:
+                continue
+            seen.add(id(dispatcher))
+            for route in dispatcher.routes:
+                if route.app is app:
+                    return self._runner_of(route)
+                if isinstance(route.app, Dispatcher):
+                    pending.append(route.app)
+        return None
 
     def _runner_for(self, route: Route) -> Runner | None:
         """How to run `route`'s app here, looking through our own wrappers; None: not at all."""
