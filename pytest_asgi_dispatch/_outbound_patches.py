@@ -206,7 +206,7 @@ def _requests_adapter_class() -> type:
             outbound.check_not_on_loop("requests", request.url)
             call = httpx.Request(
                 str(request.method),
-                str(request.url),
+                _httpx_url(str(request.url)),
                 headers=[
                     (_latin_1(name), _latin_1(value)) for name, value in request.headers.items()
                 ],
@@ -219,9 +219,17 @@ def _requests_adapter_class() -> type:
                 raise requests.exceptions.ReadTimeout(exc, request=request) from exc
             except httpx.TransportError as exc:
                 raise requests.ConnectionError(exc, request=request) from exc
+            body: bytes | None = None
+            if not stream:  # read now, as HTTPAdapter does; its errors as requests raises them
+                try:
+                    body = response.read()
+                except httpx.TimeoutException as exc:
+                    raise requests.ConnectionError(exc, request=request) from exc
+                except httpx.TransportError as exc:
+                    raise requests.exceptions.ChunkedEncodingError(exc, request=request) from exc
             headers = response.headers.multi_items()
             raw = HTTPResponse(
-                body=_body_file(response),
+                body=_body_file(response, body),
                 headers=HTTPHeaderDict(headers),
                 status=response.status_code,
                 reason=http_client.responses.get(response.status_code, ""),
@@ -233,7 +241,7 @@ def _requests_adapter_class() -> type:
             # HTTPAdapter's own response building: headers, encoding, url, cookies.
             answer: requests.Response = HTTPAdapter.build_response(self, request, raw)  # type: ignore[arg-type]
             if not stream:
-                answer.content  # noqa: B018 (read now, as HTTPAdapter does without stream)
+                answer.content  # noqa: B018 (in memory already: urllib3 hands it over)
             return answer
 
         def close(self) -> None:
@@ -269,13 +277,18 @@ def _httpx_timeout(timeout: Any) -> httpx.Timeout:
     return httpx.Timeout(timeout)
 
 
-def _body_file(response: httpx.Response) -> io.RawIOBase | io.BytesIO:
-    """The response body as urllib3 reads it: the bytes when the app is done with the
-    response (most are), else read as the app sends it."""
-    stream = response.stream
-    if isinstance(stream, httpx.ByteStream):
-        return io.BytesIO(b"".join(stream))
-    return _RawBody(response)
+@functools.lru_cache(maxsize=1024)
+def _httpx_url(url: str) -> httpx.URL:
+    """`url` parsed by httpx, once for the calls to the same URL (httpx's URLs are immutable)."""
+    return httpx.URL(url)
+
+
+def _body_file(response: httpx.Response, body: bytes | None) -> io.RawIOBase | io.BytesIO:
+    """The response body as urllib3 reads it: the bytes when they were read (without
+    `stream`) or the app is done with the response, else read as the app sends them."""
+    if body is None and isinstance(response.stream, httpx.ByteStream):
+        body = b"".join(response.stream)
+    return _RawBody(response) if body is None else io.BytesIO(body)
 
 
 def _cookie_headers(response: httpx.Response, headers: list[tuple[str, str]]) -> _Headers | None:

@@ -659,3 +659,19 @@ def test_a_buffered_response_keeps_the_headers_the_app_sent(path: str, library: 
         seen = client.get(path).json()
 
     assert seen == {"headers": [["X-Exact", "As Sent"]], "body": "one, two"}
+
+
+def test_a_called_app_failing_half_way_through_its_body_raises_requests_own_error() -> None:
+    async def broken(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"half", "more_body": True})
+        await anyio.sleep(0.05)  # the caller has the response by now, and reads on
+        raise ValueError("billing fell over")
+
+    with (
+        dispatch_sync({"broken.internal": broken}, outbound="mounted"),
+        pytest.raises(requests.exceptions.ChunkedEncodingError, match="billing fell over"),
+    ):
+        requests.get("http://broken.internal/", timeout=CALL_TIMEOUT)
