@@ -45,6 +45,7 @@ sys.path.insert(0, str(HERE))  # `apps`, for this script and the uvicorn subproc
 from apps import first, second, small, third, trivial  # noqa: E402
 
 from pytest_asgi_dispatch import Dispatcher, Trace, dispatch, dispatch_sync  # noqa: E402
+from pytest_asgi_dispatch._client import DEFAULT_BASE_URL  # noqa: E402
 from pytest_asgi_dispatch._routing import _scope_for  # noqa: E402
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -298,11 +299,14 @@ async def _bench_async_clients(settings: Settings) -> None:
             for name, library in LIBRARIES.items():
                 clients[f"{name} floor"] = await stack.enter_async_context(
                     library.AsyncClient(
-                        transport=_prebuilt_transport(library, sync=False), base_url="http://t"
+                        transport=_prebuilt_transport(library, sync=False),
+                        base_url=DEFAULT_BASE_URL,
                     )
                 )
                 clients[f"{name} ASGITransport"] = await stack.enter_async_context(
-                    library.AsyncClient(transport=library.ASGITransport(small), base_url="http://t")
+                    library.AsyncClient(
+                        transport=library.ASGITransport(small), base_url=DEFAULT_BASE_URL
+                    )
                 )
                 clients[f"ours on {name}"] = await stack.enter_async_context(
                     dispatch({"/": small}, http_client=name)
@@ -353,9 +357,11 @@ def bench_sync_clients(settings: Settings) -> None:
         gets: dict[str, Callable[[], Any]] = {}
         for name, library in LIBRARIES.items():
             floor = stack.enter_context(
-                library.Client(transport=_prebuilt_transport(library, sync=True))
+                library.Client(
+                    transport=_prebuilt_transport(library, sync=True), base_url=DEFAULT_BASE_URL
+                )
             )
-            gets[f"{name} floor"] = functools.partial(floor.get, "http://t/hello")
+            gets[f"{name} floor"] = functools.partial(floor.get, "/hello")
             ours = stack.enter_context(dispatch_sync({"/": small}, http_client=name))
             gets[f"ours on {name}"] = functools.partial(ours.get, "/hello")
         within = stack.enter_context(TestClient(small))
