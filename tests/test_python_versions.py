@@ -1,8 +1,10 @@
 """What differs by Python version, and the versions the package claims.
 
 Each test here holds on every Python; noxfile.py runs it on each of them, so that both
-sides of every difference run somewhere: 3.10 and 3.11 start the app's task on the next
-turn of the loop and 3.12+ at once; 3.10 has exceptiongroup's backport and 3.11+ the
+sides of every difference run somewhere: `Runtime.spawn` (a websocket's or a lifespan's
+task) starts on the next turn of the loop on 3.10 and 3.11 and at once on 3.12+ (a
+request's app starts at once on every Python, `Runtime.spawn_now`: see
+tests/test_transport_eager.py); 3.10 has exceptiongroup's backport and 3.11+ the
 built-in groups. (sqlite3's warning on an unclosed connection, 3.13+, is the third: see
 the connection tests in tests/djangoapp/db_cases.py, which count open connections
 rather than wait for the warning, so they hold on every Python.)
