@@ -316,7 +316,8 @@ class _Headers:
 
 
 class _RawBody(io.RawIOBase):
-    """The app's response body as a file, read as the app sends it (for urllib3)."""
+    """The app's response body as a file, read as the app sends it (for urllib3, with
+    `stream=True`)."""
 
     def __init__(self, response: httpx.Response) -> None:
         self._response = response
@@ -328,7 +329,13 @@ class _RawBody(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         while not self._left:
-            chunk = next(self._chunks, None)
+            try:
+                chunk = next(self._chunks, None)
+            # What urllib3 knows from a socket, so that requests raises its own errors.
+            except httpx.TimeoutException as exc:
+                raise TimeoutError(str(exc)) from exc  # requests' ConnectionError
+            except httpx.TransportError as exc:
+                raise http_client.HTTPException(str(exc)) from exc  # its ChunkedEncodingError
             if chunk is None:
                 return 0
             self._left = chunk

@@ -661,7 +661,10 @@ def test_a_buffered_response_keeps_the_headers_the_app_sent(path: str, library: 
     assert seen == {"headers": [["X-Exact", "As Sent"]], "body": "one, two"}
 
 
-def test_a_called_app_failing_half_way_through_its_body_raises_requests_own_error() -> None:
+@pytest.mark.parametrize("stream", [False, True], ids=["read-at-once", "streamed"])
+def test_a_called_app_failing_half_way_through_its_body_raises_requests_own_error(
+    stream: bool,
+) -> None:
     async def broken(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
@@ -670,8 +673,12 @@ def test_a_called_app_failing_half_way_through_its_body_raises_requests_own_erro
         await anyio.sleep(0.05)  # the caller has the response by now, and reads on
         raise ValueError("billing fell over")
 
+    def read_all() -> bytes:
+        answer = requests.get("http://broken.internal/", stream=stream, timeout=CALL_TIMEOUT)
+        return b"".join(answer.iter_content(chunk_size=4))
+
     with (
         dispatch_sync({"broken.internal": broken}, outbound="mounted"),
         pytest.raises(requests.exceptions.ChunkedEncodingError, match="billing fell over"),
     ):
-        requests.get("http://broken.internal/", timeout=CALL_TIMEOUT)
+        read_all()
