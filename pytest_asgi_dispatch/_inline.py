@@ -658,8 +658,30 @@ class _WSGIResponse:
 
     def next_chunk(self) -> bytes | None:
         """The next non-empty chunk of the body; None at its end, the iterable closed."""
+        chunk: bytes | None = None
         try:
-            chunk = self._next_non_empty()
+            for produced in self._chunks:
+                taken = produced if produced.__class__ is bytes else as_bytes(produced)
+                if taken is None:
+                    raise RuntimeError(
+                        f"the WSGI app mounted at {self._key!r} returned a body chunk that "
+                        f"is not bytes or bytes-like: {produced!r}"
+                    )
+                if self.status is None:
+                    raise RuntimeError(
+                        f"the WSGI app mounted at {self._key!r} returned a body before "
+                        "calling start_response"
+                    )
+                if self._written:
+                    taken = b"".join([*self._written, taken])
+                    self._written.clear()
+                if taken:
+                    chunk = taken
+                    break
+            else:  # the iterable is over: what `write()` wrote last, if anything
+                if self._written:
+                    chunk = b"".join(self._written)
+                    self._written.clear()
             if self._length is not None:
                 self._length.take(0 if chunk is None else len(chunk), more_body=chunk is not None)
         except BaseException:
@@ -669,30 +691,6 @@ class _WSGIResponse:
             self.complete = True
             self.close()
         return chunk
-
-    def _next_non_empty(self) -> bytes | None:
-        for produced in self._chunks:
-            chunk = as_bytes(produced)
-            if chunk is None:
-                raise RuntimeError(
-                    f"the WSGI app mounted at {self._key!r} returned a body chunk that "
-                    f"is not bytes or bytes-like: {produced!r}"
-                )
-            if self.status is None:
-                raise RuntimeError(
-                    f"the WSGI app mounted at {self._key!r} returned a body before "
-                    "calling start_response"
-                )
-            if self._written:
-                chunk = b"".join([*self._written, chunk])
-                self._written.clear()
-            if chunk:
-                return chunk
-        if self._written:
-            chunk = b"".join(self._written)
-            self._written.clear()
-            return chunk
-        return None
 
     def never_started(self) -> RuntimeError:
         return RuntimeError(
