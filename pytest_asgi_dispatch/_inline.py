@@ -39,6 +39,7 @@ from ._routing import Dispatcher, Route
 from ._types import Scope
 
 if TYPE_CHECKING:
+    from ._client_library import ClientLibrary
     from ._transport import _StreamingTransport as StreamingTransport
 
 __all__ = ["InlineCall", "InlinePath", "InlineStream"]
@@ -171,8 +172,12 @@ class Body(Protocol):
 
 
 def _begin() -> tuple[_handled.HandledError, ResponseDebug | None]:
-    """Open a request's `_handled` slot and debug record, in its context; not serving yet."""
-    _django_serving.set(False)
+    """Open a request's `_handled` slot and debug record, in its context.
+
+    `_django_serving` is left as the caller's context has it: False, but for a Django
+    request of the caller's own left open, which at worst spares the test's connections
+    once more than needed.
+    """
     return _handled.recording().__enter__(), watching()
 
 
@@ -310,8 +315,15 @@ class InlineCall:
 
     def streamed(self, first: bytes, body: Body) -> httpx.SyncByteStream:
         """The response body for the client: `first`, then `body` pulled as it is read."""
-        stream = self.http.flavour(InlineStream, self.http.SyncByteStream)(self, first, body)
-        return stream  # type: ignore[return-value]  # an InlineStream, flavoured
+        flavoured = _STREAMS.get(self.http)
+        if flavoured is None:
+            flavoured = _STREAMS[self.http] = self.http.flavour(
+                InlineStream, self.http.SyncByteStream
+            )
+        return flavoured(self, first, body)  # type: ignore[return-value]  # flavoured
+
+
+_STREAMS: dict[ClientLibrary, type[InlineStream]] = {}  # each library's, flavoured
 
 
 class InlineStream:
@@ -630,11 +642,16 @@ class _WSGIResponse:
         if self.status is None:
             self.status = int(status.split(" ", 1)[0])
             names = _RESPONSE_NAMES
-            self.headers = [
-                (names.get(name) or _response_name(name), value.strip().encode("latin1"))
-                for name, value in headers
-            ]
-            self._length = DeclaredLength.of(self.status, self.headers, is_head=self._is_head)
+            self.headers = converted = []
+            length: tuple[tuple[bytes, bytes], ...] = ()  # the first content-length, if any
+            for name, value in headers:
+                key = names.get(name) or _response_name(name)
+                data = value.strip().encode("latin1")
+                if key == b"content-length" and not length:
+                    length = ((key, data),)
+                converted.append((key, data))
+            if length:
+                self._length = DeclaredLength.of(self.status, length, is_head=self._is_head)
         return self._written.append
 
     def start(self) -> bytes | None:
