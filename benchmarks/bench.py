@@ -45,6 +45,7 @@ sys.path.insert(0, str(HERE))  # `apps`, for this script and the uvicorn subproc
 from apps import first, second, small, third, trivial  # noqa: E402
 
 from pytest_asgi_dispatch import Dispatcher, Trace, dispatch, dispatch_sync  # noqa: E402
+from pytest_asgi_dispatch._apps import WSGIAdapter  # noqa: E402
 from pytest_asgi_dispatch._client import DEFAULT_BASE_URL  # noqa: E402
 from pytest_asgi_dispatch._routing import _scope_for  # noqa: E402
 
@@ -499,6 +500,42 @@ def bench_sync_frameworks(settings: Settings) -> None:
     )
 
 
+async def _bench_async_frameworks(settings: Settings) -> None:
+    from frameworks import django_handlers, flask_app
+
+    django_asgi, _ = django_handlers()
+    # What a user of httpx's transport would mount: Flask through the same WSGI adapter
+    # (a2wsgi, which `dispatch()` wraps it in), Django's ASGI handler as it is.
+    bare = {"Flask": WSGIAdapter(flask_app, "/"), "Django ASGI": django_asgi}
+    mounted = {"Flask": flask_app, "Django ASGI": django_asgi}
+    async with contextlib.AsyncExitStack() as stack:
+        clients: dict[str, Any] = {}
+        for name in bare:
+            clients[f"ours on {name}"] = await stack.enter_async_context(
+                dispatch({"/": mounted[name]}, http_client="httpx")
+            )
+            clients[f"{name} ASGITransport"] = await stack.enter_async_context(
+                httpx.AsyncClient(
+                    transport=httpx.ASGITransport(bare[name]), base_url=DEFAULT_BASE_URL
+                )
+            )
+        rates = await _best_async_rates(clients, settings)
+    for name, adapter in (("Flask", "through `WSGIAdapter` (a2wsgi)"), ("Django ASGI", "as is")):
+        ours, theirs = rates[f"ours on {name}"], rates[f"{name} ASGITransport"]
+        row(
+            f"`dispatch()` on {name} vs httpx `ASGITransport`, the app {adapter}",
+            _rate(ours),
+            f"{_rate(theirs)} (`ASGITransport`)",
+            f"{ours / theirs:.2f}x ({1e6 / ours - 1e6 / theirs:+,.1f} µs)",
+            "≥ 1x",
+            ours >= theirs,
+        )
+
+
+def bench_async_frameworks(settings: Settings) -> None:
+    asyncio.run(_bench_async_frameworks(settings))
+
+
 # 2c. The traffic trace: what recording costs, and what the hook costs with no trace set.
 
 
@@ -842,6 +879,7 @@ CASES: dict[str, Callable[[Settings], None]] = {
     "async": bench_async_clients,
     "sync": bench_sync_clients,
     "sync-frameworks": bench_sync_frameworks,
+    "async-frameworks": bench_async_frameworks,
     "trace": bench_trace,
     "outbound": bench_outbound,
     "setup": bench_setup,
