@@ -262,6 +262,23 @@ def test_the_view_sees_the_rows_a_django_db_test_created(handler: Any, view: str
     assert connection.in_atomic_block  # pytest-django's transaction is still open
 
 
+@pytest.fixture
+def close_checks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The threads on which Django's `close_old_connections` checked the test's connection.
+
+    It would end pytest-django's transaction; in-memory SQLite ignores the close, so the
+    check is on the call itself (on the class: the test's connection shadows it while a
+    call is served, see `_django`).
+    """
+    checks: list[int] = []
+    monkeypatch.setattr(
+        type(connections[DEFAULT_DB_ALIAS]),
+        "close_if_unusable_or_obsolete",
+        lambda self: checks.append(threading.get_ident()),
+    )
+    return checks
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("handler", "view"),
@@ -273,23 +290,14 @@ def test_the_view_sees_the_rows_a_django_db_test_created(handler: Any, view: str
     ],
 )
 def test_djangos_request_signals_leave_the_tests_connection_alone(
-    handler: Any, view: str, monkeypatch: pytest.MonkeyPatch
+    handler: Any, view: str, close_checks: list[int]
 ) -> None:
-    # Django's `close_old_connections` would end pytest-django's transaction; in-memory
-    # SQLite ignores the close, so the check is on the call itself (on the class: the
-    # test's connection shadows it while a call is served, see `_django`).
     Item.objects.create(name="apple")
-    checks: list[int] = []
-    monkeypatch.setattr(
-        type(connections[DEFAULT_DB_ALIAS]),
-        "close_if_unusable_or_obsolete",
-        lambda self: checks.append(threading.get_ident()),
-    )
 
     with dispatch_sync({"/shop": handler()}) as client:
         client.get(f"/shop/{view}/")
 
-    assert checks == []
+    assert close_checks == []
 
 
 def flask_beside_django(*, in_front_of_django: bool) -> flask.Flask:
@@ -318,21 +326,15 @@ def flask_beside_django(*, in_front_of_django: bool) -> flask.Flask:
     ],
 )
 def test_a_flask_app_beside_or_in_front_of_django_leaves_the_tests_connection_alone(
-    in_front_of_django: bool, url: str, answer: str, monkeypatch: pytest.MonkeyPatch
+    in_front_of_django: bool, url: str, answer: str, close_checks: list[int]
 ) -> None:
     Item.objects.create(name="apple")
-    checks: list[int] = []
-    monkeypatch.setattr(
-        type(connections[DEFAULT_DB_ALIAS]),
-        "close_if_unusable_or_obsolete",
-        lambda self: checks.append(threading.get_ident()),
-    )
     app = flask_beside_django(in_front_of_django=in_front_of_django)
 
     with dispatch_sync({"/shop": app}) as client:
         response = client.get(url)
 
-    assert (response.text, checks) == (answer, [])
+    assert (response.text, close_checks) == (answer, [])
     assert connection.in_atomic_block
 
 
