@@ -654,7 +654,10 @@ class _SyncResponseStream:
     def close(self) -> None:
         if not self._complete:
             self._complete = True
-            self._transport.call(self._exchange.aclose)
+            # An app that has returned has nothing to end: after the client's exit, which
+            # ends them all, the portal is gone (a response collected after the test).
+            if not self._exchange.returned:
+                self._transport.call(self._exchange.aclose)
 
 
 class _SyncStreamingTransport:

@@ -126,6 +126,26 @@ async def test_starlette_streaming_response_ends_when_the_client_closes() -> Non
     assert after_close == ["response over"]
 
 
+def test_a_sync_response_left_open_is_closed_by_the_clients_exit_and_closes_quietly_later() -> None:
+    # As when it is garbage-collected after the test (requests' raw body closes it then):
+    # the portal is gone, and the exit has ended its app already.
+    async def endless(scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        while True:
+            await send({"type": "http.response.body", "body": b".", "more_body": True})
+            await anyio.sleep(0.01)
+
+    with dispatch_sync({"/": endless}) as client:
+        response = client.send(client.build_request("GET", "/"), stream=True)
+        assert next(response.iter_raw()) == b"."
+
+    response.close()
+
+    assert response.is_closed
+
+
 @reads_part_of_a_stream
 async def test_closing_a_response_early_sends_http_disconnect_to_the_app() -> None:
     received: list[str] = []
