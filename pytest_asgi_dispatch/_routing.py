@@ -13,6 +13,7 @@ import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 
 from ._apps import as_asgi3, framework_app
 from ._django import close_what_requests_open
@@ -130,18 +131,24 @@ class Dispatcher:
         that builds a new scope per request and hands it over. Walks through nested
         Dispatchers to the mounted app, extending `root_path` and setting the lifespan
         state on the way. A Dispatcher that must see the call itself (nothing matches:
-        its 404; a trace is recording) is returned as the app, the scope routed so far.
+        its 404; a trace recording on a nested one) is returned as the app, the scope
+        routed so far. While a trace records on this one, the app is its observed
+        serving of the route, the trace keeping a copy of the scope as received.
         """
+        observer = self.observer
+        if observer is not None:
+            route = self.route_for(scope)
+            if route is None:
+                return self
+            received = dict(scope)  # the app may rewrite its scope (Litestar's path)
+            _enter(route, scope)
+            return partial(serve_observed, observer, route.key, received, route.app)
         dispatcher = self
         while dispatcher.observer is None:
             route = dispatcher.route_for(scope)
             if route is None:
                 break
-            scope["root_path"] = scope.get("root_path", "") + route.prefix
-            if route.state is not None:
-                scope["state"] = route.state.copy()
-            else:
-                scope.pop("state", None)  # the server's state belongs to no mounted app
+            _enter(route, scope)
             app = route.app
             if app.__class__ is not Dispatcher:
                 return app
@@ -287,6 +294,15 @@ class Dispatcher:
         return f"Dispatcher({{{table}}})"
 
 
+def _enter(route: Route, scope: Scope) -> None:
+    """Route `scope`, a scope of one call's own, into `route`'s app, in place."""
+    scope["root_path"] = scope.get("root_path", "") + route.prefix
+    if route.state is not None:
+        scope["state"] = route.state.copy()
+    else:
+        scope.pop("state", None)  # the server's state belongs to no mounted app
+
+
 def _scope_for(route: Route, scope: Scope) -> Scope:
     """The copy of `scope` that `route`'s app is called with; `scope` is left as it was.
 
@@ -294,11 +310,7 @@ def _scope_for(route: Route, scope: Scope) -> Scope:
     fills `extensions`), so the containers an app may change in place are copied too.
     """
     scope = dict(scope)
-    scope["root_path"] = scope.get("root_path", "") + route.prefix
-    if route.state is not None:
-        scope["state"] = route.state.copy()
-    else:
-        scope.pop("state", None)  # the server's state belongs to no mounted app
+    _enter(route, scope)
     headers = scope.get("headers")
     if headers is not None:
         scope["headers"] = list(headers)

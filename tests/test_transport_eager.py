@@ -12,7 +12,7 @@ import anyio
 import httpx
 import pytest
 
-from pytest_asgi_dispatch import Dispatcher, dispatch
+from pytest_asgi_dispatch import Dispatcher, Trace, dispatch
 from pytest_asgi_dispatch._client_library import ClientLibrary
 from pytest_asgi_dispatch._runtime import Runtime
 from pytest_asgi_dispatch._transport import StreamingTransport
@@ -115,16 +115,38 @@ def test_route_in_place_gives_the_scope_a_copy_would_get() -> None:
     assert "state" not in scope  # the server's state belongs to no mounted app
 
 
-def test_route_in_place_leaves_a_404_and_a_recording_trace_to_the_dispatcher() -> None:
+def test_route_in_place_leaves_a_404_to_the_dispatcher() -> None:
     dispatcher = Dispatcher({"/api": plain})
     unmatched: Scope = {"type": "http", "path": "/elsewhere", "root_path": "", "headers": []}
+
     assert dispatcher.route_in_place(unmatched) is dispatcher
     assert unmatched["root_path"] == ""
 
-    dispatcher.observer = object()  # type: ignore[assignment]
-    traced: Scope = {"type": "http", "path": "/api/x", "root_path": "", "headers": []}
-    assert dispatcher.route_in_place(traced) is dispatcher
-    assert traced["root_path"] == ""
+
+async def test_a_traced_request_routed_in_place_is_recorded_as_it_was_received() -> None:
+    seen: list[tuple[str, str]] = []
+
+    async def rewrites_its_scope(scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        seen.append((scope["root_path"], scope["path"]))
+        scope["path"] = "/rewritten"  # as Litestar does
+        scope["query_string"] = b""
+        await send({"type": "http.response.start", "status": 201, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    trace = Trace()
+    async with dispatch({"/api": rewrites_its_scope}, trace=trace) as client:
+        response = await client.get("/api/items?page=2")
+
+    assert response.status_code == 201
+    assert seen == [("/api", "/api/items")]
+    (call,) = trace.calls
+    assert (call.mount, call.url, call.status) == (
+        "/api",
+        "http://testserver/api/items?page=2",
+        201,
+    )
 
 
 async def test_each_request_gets_a_scope_of_its_own_from_a_remembered_url() -> None:
