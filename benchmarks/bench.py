@@ -549,6 +549,9 @@ class _DispatcherBeforeTheHook(Dispatcher):
     for the hook's cost when no trace is set."""
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._serve_lifespan(receive, send)
+            return
         route = self.route_for(scope)
         if route is None:
             await self._not_found(scope, receive, send)
