@@ -12,7 +12,6 @@ This module is the URLconf of its own tests (`ROOT_URLCONF`, set by the `site` f
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,7 +25,6 @@ from django.contrib.auth import logout as django_logout
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.asgi import get_asgi_application
-from django.db.backends.signals import connection_created
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.test import override_settings
@@ -46,6 +44,7 @@ from pytest_asgi_dispatch.django import (
     pass_csrf_checks,
 )
 from tests.djangoapp.db_cases import is_open
+from tests.djangoapp.db_cases import opened_on_other_threads as opened_on_other_threads  # fixture
 
 # --- the site ---------------------------------------------------------------------------
 
@@ -423,28 +422,17 @@ async def test_the_async_helpers_on_the_async_client(alice: User) -> None:
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 async def test_the_async_helpers_close_the_connections_they_open_on_their_thread(
-    alice: User,
+    alice: User, opened_on_other_threads: list[Any]
 ) -> None:
     # They run Django on asgiref's thread, not the test's: what they open there closes when
     # they end, as a request's does (Python 3.13 warns of one left to the collector).
-    test_thread = threading.current_thread()
-    opened: list[Any] = []
+    async with dispatch(table()) as client:
+        await alogin(client, username="alice", password="pw")
+        await acsrf_token(client)
+        await alogout(client)
 
-    def record(connection: Any, **kwargs: Any) -> None:
-        if threading.current_thread() is not test_thread:
-            opened.append(connection.connection)
-
-    connection_created.connect(record, weak=False)
-    try:
-        async with dispatch(table()) as client:
-            await alogin(client, username="alice", password="pw")
-            await acsrf_token(client)
-            await alogout(client)
-    finally:
-        connection_created.disconnect(record)
-
-    assert opened, "the helpers ran on the test's thread"
-    assert [c for c in opened if is_open(c)] == []
+    assert opened_on_other_threads, "the helpers ran on the test's thread"
+    assert [c for c in opened_on_other_threads if is_open(c)] == []
 
 
 @pytest.mark.anyio

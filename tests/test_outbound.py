@@ -23,13 +23,13 @@ import httpx
 import pytest
 import requests
 from django.core.asgi import get_asgi_application
-from django.db.backends.signals import connection_created
 from django.http import HttpRequest, JsonResponse
 from django.test import override_settings
 from django.urls import path
 
 from pytest_asgi_dispatch import dispatch, dispatch_sync
 from tests.djangoapp.db_cases import is_open
+from tests.djangoapp.db_cases import opened_on_other_threads as opened_on_other_threads  # fixture
 from tests.djangoapp.models import Item
 
 needs_httpx2 = pytest.mark.skipif(
@@ -217,28 +217,17 @@ def test_an_app_calls_another_mounted_app_over_http_in_process(
     [("django-view", "httpx-async"), ("plain-thread", "requests"), ("plain-thread", "httpx")],
 )
 def test_the_connection_django_opens_on_a_callers_thread_closes_with_its_request(
-    caller: str, library: str
+    caller: str, library: str, opened_on_other_threads: list[Any]
 ) -> None:
     # The called Django app runs on the caller's thread (an AnyIO worker thread, a thread
     # the Flask view starts), not the test's: its request's connection closes with it, as
     # Django closes a worker thread's (Python 3.13 warns of one left to the collector).
-    test_thread = threading.current_thread()
-    opened: list[Any] = []
-
-    def record(connection: Any, **kwargs: Any) -> None:
-        if threading.current_thread() is not test_thread:
-            opened.append(connection.connection)
-
-    connection_created.connect(record, weak=False)
-    try:
-        with dispatch_sync(mounts(), outbound="mounted") as client:
-            response = client.get(CALLERS[caller], params={"library": library, "target": "django"})
-    finally:
-        connection_created.disconnect(record)
+    with dispatch_sync(mounts(), outbound="mounted") as client:
+        response = client.get(CALLERS[caller], params={"library": library, "target": "django"})
 
     assert response.json()["body"]["served_by"] == "django"
-    assert opened, "the called app ran on the test's thread"
-    assert [c for c in opened if is_open(c)] == []
+    assert opened_on_other_threads, "the called app ran on the test's thread"
+    assert [c for c in opened_on_other_threads if is_open(c)] == []
 
 
 # --- which calls are served, which refused, which left alone ---------------------------
