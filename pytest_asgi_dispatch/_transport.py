@@ -265,11 +265,6 @@ class _Exchange:
             raise ClientDisconnected("the client closed the response")
         await self._runtime.yield_to_others()  # to the app's disconnect listener
 
-    def _wake_client(self) -> None:
-        arrived = self._arrived
-        if arrived is not None:
-            arrived.wake()
-
     # The transport's side.
 
     async def response_start(self) -> Message:
