@@ -48,6 +48,7 @@ only once the process has imported Django's database layer.
 
 from __future__ import annotations
 
+import contextvars
 import sys
 import threading
 import weakref
@@ -60,6 +61,7 @@ __all__ = [
     "as_a_request_here",
     "close_what_requests_open",
     "closing_stray_connections",
+    "django_serving",
     "serving_requests_here",
     "sparing_this_threads_connections",
 ]
@@ -70,6 +72,12 @@ _serving = threading.local()  # on a thread serving calls: their depth, the conn
 
 _request = threading.local()  # on a thread serving requests: their depth, what they opened
 _guest = threading.local()  # on a request's thread that serves calls: `here` is True
+# Whether Django serves the request of the context: from its `request_started` to its
+# `request_finished`, which Django sends in the request's context. Cheaper to read
+# between a request's steps (`_inline`) than Django's URLconf, a `Local`.
+django_serving: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "pytest_asgi_dispatch_django_serving", default=False
+)
 _strays: weakref.WeakSet[Any] = weakref.WeakSet()  # opened outside requests on workers
 _receivers_lock = threading.Lock()
 _receivers = False  # whether the receivers below are connected (once per process)
@@ -183,6 +191,11 @@ def _connect_receivers() -> None:
 
 
 def _request_started(**kwargs: Any) -> None:
+    django_serving.set(True)
+    _begin_request()
+
+
+def _begin_request() -> None:
     # The test's thread keeps its connections: while it serves a call (the sync client),
     # and as the main thread, where pytest-django holds the test database open.
     if _spares_what_calls_open() or threading.current_thread() is threading.main_thread():
@@ -200,6 +213,7 @@ def _connection_created(connection: Any, **kwargs: Any) -> None:
 
 
 def _request_finished(**kwargs: Any) -> None:
+    django_serving.set(False)
     _finish_request(every_database=False)  # the others, `close_old_connections` closes
 
 
@@ -229,7 +243,7 @@ def as_a_request_here() -> Iterator[None]:
         yield
         return
     close_what_requests_open()
-    _request_started()
+    _begin_request()
     try:
         yield
     finally:

@@ -22,7 +22,6 @@ import contextvars
 import operator
 import os
 import sys
-import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -31,7 +30,7 @@ from a2wsgi.wsgi import unicode_to_wsgi
 
 from . import _handled
 from ._apps import WSGIAdapter, with_whole_body
-from ._django import sparing_this_threads_connections
+from ._django import close_what_requests_open, django_serving, sparing_this_threads_connections
 from ._observe import Observation, Observer, begin_inline
 from ._response_checks import DeclaredLength, as_bytes
 from ._response_debug import ResponseDebug, expose, watching
@@ -174,42 +173,11 @@ class Body(Protocol):
 def _begin() -> tuple[_handled.HandledError, ResponseDebug | None]:
     """Open a request's `_handled` slot and debug record, in its context.
 
-    `_django_serving` is left as the caller's context has it: False, but for a Django
+    `django_serving` is left as the caller's context has it: False, but for a Django
     request of the caller's own left open, which at worst spares the test's connections
     once more than needed.
     """
     return _handled.recording().__enter__(), watching()
-
-
-# Whether Django serves the request of the context: from its `request_started` to its
-# `request_finished`, which Django sends in the request's context (our steps' context).
-# Read from the context itself between steps: cheaper than Django's URLconf, a `Local`.
-_django_serving: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "pytest_asgi_dispatch_django_serving", default=False
-)
-_watching_djangos_requests = False
-_watch_lock = threading.Lock()
-
-
-def _watch_djangos_requests() -> None:
-    """Connect, once, the receivers that keep `_django_serving` (not weak: no finalizers)."""
-    global _watching_djangos_requests
-    from django.core.signals import request_finished, request_started  # type: ignore[import-untyped]
-
-    with _watch_lock:
-        if not _watching_djangos_requests:
-            uid = "pytest_asgi_dispatch.inline"
-            request_started.connect(_django_started, weak=False, dispatch_uid=uid)
-            request_finished.connect(_django_finished, weak=False, dispatch_uid=uid)
-            _watching_djangos_requests = True
-
-
-def _django_started(**kwargs: Any) -> None:
-    _django_serving.set(True)
-
-
-def _django_finished(**kwargs: Any) -> None:
-    _django_serving.set(False)
 
 
 class InlineCall:
@@ -232,8 +200,8 @@ class InlineCall:
         # Whether the next step spares the test's connections; None: ask Django's signals.
         # Not without Django's database layer: there is nothing to spare.
         self._sparing: bool | None = may_serve_django and "django.db" in sys.modules
-        if self._sparing and not _watching_djangos_requests:
-            _watch_djangos_requests()
+        if self._sparing:
+            close_what_requests_open()  # and `django_serving` kept by Django's signals
 
     def step(self, function: Callable[..., T], *args: Any) -> T:
         """Run part of the app's work in the request's context, sparing the test's connection.
@@ -243,7 +211,7 @@ class InlineCall:
         """
         sparing = self._sparing
         if sparing is None:  # after a step that spared: is Django still at it?
-            sparing = self._sparing = self._context.get(_django_serving, False)
+            sparing = self._sparing = self._context.get(django_serving, False)
         if not sparing:
             return self._context.run(function, *args)
         try:
