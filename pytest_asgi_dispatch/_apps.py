@@ -10,11 +10,10 @@ import asyncio
 import inspect
 from typing import Any
 
-from a2wsgi import WSGIMiddleware
-
 from ._errors import MountError
 from ._framework_hooks import with_handled_errors
 from ._types import ASGIApp, Message, Receive, Scope, Send
+from ._wsgi import BatchingWSGIMiddleware
 
 __all__ = ["WSGIAdapter", "as_asgi3", "framework_app", "has_content_length", "with_whole_body"]
 
@@ -97,7 +96,7 @@ class WSGIAdapter:
 
     def __init__(self, wsgi: Any, key: str) -> None:
         self.wsgi = wsgi
-        asgi = _AsyncioOnly(_WholeBody(WSGIMiddleware(wsgi)), key, "a WSGI app")  # type: ignore[arg-type]
+        asgi = _AsyncioOnly(_WholeBody(BatchingWSGIMiddleware(wsgi)), key, "a WSGI app")
         self.app = with_handled_errors(wsgi, asgi)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
