@@ -631,9 +631,13 @@ class _WSGIResponse:
             raise
         self._chunks = iter(self._iterable)
         first = self.next_chunk()
-        if first is not None and operator.length_hint(self._chunks, -1) == 0:
-            # A list's iterator (Django's responses) says it is done: read to the end now,
-            # saving the client a step for the end of a body whose end is known.
+        if first is not None and (
+            operator.length_hint(self._chunks, -1) == 0
+            or (self._length is not None and not self._length.left)
+        ):
+            # A list's iterator (Django's responses) says it is done, or the first chunk is
+            # all the content-length declares (Flask's): read to the end now, saving the
+            # client a step for the end of a body whose end is known.
             try:
                 while (chunk := self.next_chunk()) is not None:
                     first += chunk

@@ -34,11 +34,11 @@ def as_bytes(body: object) -> bytes | None:
 class DeclaredLength:
     """A response body's declared `content-length`, and how much of it is still to come."""
 
-    __slots__ = ("_declared", "_left")
+    __slots__ = ("_declared", "left")
 
     def __init__(self, declared: int) -> None:
         self._declared = declared
-        self._left = declared
+        self.left = declared  # bytes still to come; 0 once the body is whole
 
     @classmethod
     def of(
@@ -50,9 +50,9 @@ class DeclaredLength:
 
     def take(self, size: int, *, more_body: bool) -> None:
         """Count `size` bytes of the body; raise once it is longer, or ends shorter."""
-        self._left -= size
-        if self._left < 0 or (not more_body and self._left):
-            raise length_error(self._declared, self._left)
+        self.left -= size
+        if self.left < 0 or (not more_body and self.left):
+            raise length_error(self._declared, self.left)
 
 
 def declared_length(status: int, headers: Iterable[tuple[bytes, bytes]], *, is_head: bool) -> int:

@@ -416,6 +416,41 @@ def test_the_iterables_close_is_called_when_the_client_leaves_early() -> None:
         assert closed == [True]
 
 
+def test_a_body_whole_in_its_first_chunk_is_read_to_its_end_before_the_response() -> None:
+    # As Flask's body is: a generator whose first chunk is all its content-length
+    # declares. Its end is read, and its iterable closed, before the client gets it.
+    events: list[str] = []
+
+    def whole_at_once(environ: Environ, start_response: StartResponse) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Length", "5")])
+        try:
+            yield b"whole"
+        finally:
+            events.append("closed")
+
+    with (
+        dispatch_sync({"/whole": whole_at_once}) as client,
+        client.stream("GET", "/whole/") as response,
+    ):
+        events.append("response")
+        assert response.read() == b"whole"
+
+    assert events == ["closed", "response"]
+
+
+def test_a_body_going_on_past_a_first_chunk_of_its_whole_length_still_raises() -> None:
+    def overlong(environ: Environ, start_response: StartResponse) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Length", "5")])
+        yield b"whole"
+        yield b", and more"
+
+    with (
+        dispatch_sync({"/overlong": overlong}) as client,
+        pytest.raises(RuntimeError, match="longer than its content-length of 5 bytes"),
+    ):
+        client.get("/overlong/")
+
+
 def test_a_response_read_to_its_end_keeps_nothing_of_the_app_alive() -> None:
     # httpx's response and its stream are garbage in a cycle, freed by the collector
     # only: what they still held of the request (its environ, the app's iterable) would
