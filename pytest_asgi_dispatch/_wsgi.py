@@ -69,7 +69,11 @@ class _BatchingResponder(WSGIResponder):
         self._arrived: asyncio.Future[None] | None = None  # the loop waits for the thread
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # type: ignore[override]
-        environ = build_environ(scope, Body(self.loop, receive))  # type: ignore[arg-type]
+        if _declares_a_body(scope):
+            body: Body = _BodyWithItsStart(self.loop, receive, await receive())
+        else:
+            body = Body(self.loop, receive)  # type: ignore[arg-type]
+        environ = build_environ(scope, body)  # type: ignore[arg-type]
         self.executor.submit(contextvars.copy_context().run, self._serve, environ)
         try:
             finished = False
@@ -152,6 +156,23 @@ class _BatchingResponder(WSGIResponder):
             room, self._room = self._room, None
         if room is not None:
             room.set()
+
+
+class _BodyWithItsStart(Body):
+    """a2wsgi's `wsgi.input`, given the body's first message, read on the event loop
+    before the app's thread starts: a body sent whole, as most are, then costs the thread
+    no round trip to the loop. The rest of a streamed body is read as a2wsgi reads it."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, receive: Receive, first: Message) -> None:
+        super().__init__(loop, receive)  # type: ignore[arg-type]
+        self.buffer.extend(first.get("body", b""))
+        self._has_more = first.get("more_body", False)
+
+
+def _declares_a_body(scope: Scope) -> bool:
+    """Whether the request has a body of a length it states (a chunked body's length is
+    set once `_apps._WholeBody` has read it)."""
+    return any(name == b"content-length" and value != b"0" for name, value in scope["headers"])
 
 
 def _coalesced(batch: list[Message]) -> list[Message]:

@@ -128,3 +128,26 @@ async def test_repeated_headers_and_a_whole_body_arrive_as_sent() -> None:
     assert response.status_code == 201
     assert response.headers.get_list("set-cookie") == ["a=1", "b=2"]
     assert response.content == b"hello"
+
+
+@pytest.mark.anyio
+async def test_a_streamed_upload_of_known_length_reaches_wsgi_input_whole() -> None:
+    lines: list[bytes] = []
+
+    def reading_lines(environ: Environ, start_response: Any) -> Iterable[bytes]:
+        body = environ["wsgi.input"]
+        lines.append(body.readline())  # within the first chunk
+        lines.append(body.readline())  # across the first chunk's end
+        lines.append(body.read())
+        start_response("200 OK", [])
+        return [b"read"]
+
+    async def upload() -> Any:
+        for chunk in (b"one\ntw", b"o\nthr", b"ee"):
+            yield chunk
+
+    async with dispatch({"/app": reading_lines}) as client:
+        response = await client.post("/app/", content=upload(), headers={"Content-Length": "13"})
+
+    assert response.text == "read"
+    assert lines == [b"one\n", b"two\n", b"three"]
