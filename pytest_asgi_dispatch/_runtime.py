@@ -2,6 +2,9 @@
 
 HTTP exchanges (`_transport`) and websockets (`_websocket`) both run the app in a task
 of their own and wait on it; this is what they share, so that neither imports the other.
+A request's app starts at once, in the caller's call, and gets a task made for it only
+if it waits (`Runtime.run_now`): on asyncio, making a task was most of what a request
+cost over the app's own work.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import contextvars
 import math
 import sys
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Generator
 from concurrent.futures import Future
 from typing import Any, Protocol, TypeVar
 
@@ -39,6 +42,8 @@ class Runtime:
     def __init__(self) -> None:
         self.is_trio = sniffio.current_async_library() == "trio"
         self.waiter: Callable[[], Waiter] = _TrioWaiter if self.is_trio else _AsyncioWaiter
+        self._standby: _Standby | None = None
+        self._apps_that_wait: set[int] = set()
 
     def spawn(self, function: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[], object]:
         """Run `function()` in a task of its own; return the task's cancel().
@@ -60,12 +65,41 @@ class Runtime:
         """
         if self.is_trio:
             return self._spawn_on_trio(function)
-        loop = asyncio.get_running_loop()
-        if sys.version_info >= (3, 12):
-            return asyncio.Task(function(), loop=loop, eager_start=True).cancel
-        task = asyncio.Task(function(), loop=loop)
-        _start_now(loop, task)
-        return task.cancel
+        return _task_started_now(function).cancel
+
+    def run_now(
+        self, function: Callable[[], Coroutine[Any, Any, None]], app: object
+    ) -> Callable[[], object]:
+        """`spawn_now` for a request's app, without a task of its own unless it waits.
+
+        On asyncio, the coroutine's first step runs here, in a context of its own, with
+        a task kept on standby as the current task (`_Standby`): what the app sees is
+        what a task of its own would show. A plain app has finished by then, and no task
+        was made for it, which is most of what a request costs on top of the app's own
+        work. One that waits is taken over by the standby task, as its own, for good;
+        apps (by identity) that have waited once get `spawn_now`'s task from then on,
+        since a takeover costs a little more than a task.
+        """
+        if self.is_trio or id(app) in self._apps_that_wait:
+            return self.spawn_now(function)
+        standby = self._standby
+        if standby is None or not standby.is_ready():
+            if standby is not None and standby.in_use:  # a request made by a running app
+                return self.spawn_now(function)
+            standby = self._standby = _Standby()
+        cancel = standby.run(function())
+        if cancel is not None:  # it waits: the standby task is its own now
+            self._standby = None
+            if len(self._apps_that_wait) < _REMEMBERED_APPS:
+                self._apps_that_wait.add(id(app))
+            return cancel
+        return _nothing
+
+    async def aclose(self) -> None:
+        """Let the standby task go (a task pending at the loop's end is an error)."""
+        standby, self._standby = self._standby, None
+        if standby is not None:
+            await standby.retire()
 
     @staticmethod
     def _spawn_on_trio(function: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[], object]:
@@ -205,7 +239,127 @@ class _TrioWaiter:
         pass
 
 
+# How many apps that wait `run_now` remembers: every app of a test suite, as a rule.
+_REMEMBERED_APPS = 1024
+
+
+def _nothing() -> None:
+    """The cancel() of an app that has returned."""
+
+
+class _Standby:
+    """A task parked to become the task of an app that waits, for `Runtime.run_now`.
+
+    `run()` runs the app's first step with this task as the current task; should the
+    app wait, the task wakes and goes on with the app's coroutine where it stopped
+    (`_Resumed`), as if it had run it from the start. Until then it waits on a future of
+    its own; a cancel meant for the app meanwhile reaches the app at its wait.
+    """
+
+    __slots__ = ("_job", "_loop", "_wake", "in_use", "task")
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake: asyncio.Future[None] = self._loop.create_future()
+        self._job: tuple[Coroutine[Any, Any, None], contextvars.Context, object] | None = None
+        self.in_use = False
+        self.task = _task_started_now(self._serve)  # parked at its wait, at once
+
+    def is_ready(self) -> bool:
+        return not (self.in_use or self._wake.done())
+
+    def run(self, coroutine: Coroutine[Any, Any, None]) -> Callable[[], object] | None:
+        """Run `coroutine`'s first step here, as this task; None if it returned, else
+        the task's cancel(), the task now running it."""
+        loop, task = self._loop, self.task
+        context = contextvars.copy_context()
+        caller = _current_task(loop)
+        if caller is not None:
+            _leave_task(loop, caller)
+        _enter_task(loop, task)
+        self.in_use = True
+        try:
+            waiting = context.run(coroutine.send, None)
+        except StopIteration:
+            return None
+        except asyncio.CancelledError:  # the app cancelled itself: as a task would end
+            return None
+        finally:
+            self.in_use = False
+            _leave_task(loop, task)
+            if caller is not None:
+                _enter_task(loop, caller)
+        self._job = (coroutine, context, waiting)
+        if not self._wake.done():
+            self._wake.set_result(None)
+        return task.cancel
+
+    async def _serve(self) -> None:
+        try:
+            await self._wake
+        except asyncio.CancelledError as cancel:
+            if self._job is None:
+                raise  # cancelled while idle: retired
+            await _Resumed(*self._job, cancel)  # the app cancelled its task, as it ran here
+        else:
+            assert self._job is not None
+            await _Resumed(*self._job)
+
+    async def retire(self) -> None:
+        """End the task, if it is still idle."""
+        if not self._wake.done():
+            self._wake.cancel()
+            await asyncio.wait([self.task])
+
+
+class _Resumed:
+    """Awaiting it goes on with a coroutine that already ran up to `waiting` (what it
+    gave its task to wait for), in its own context: `yield from` for a coroutine begun
+    elsewhere. With `cancel`, its wait ends with it, as a cancelled task's would."""
+
+    __slots__ = ("_cancel", "_context", "_coroutine", "_waiting")
+
+    def __init__(
+        self,
+        coroutine: Coroutine[Any, Any, None],
+        context: contextvars.Context,
+        waiting: object,
+        cancel: asyncio.CancelledError | None = None,
+    ) -> None:
+        self._coroutine = coroutine
+        self._context = context
+        self._waiting = waiting
+        self._cancel = cancel
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        run, coroutine, waiting = self._context.run, self._coroutine, self._waiting
+        try:
+            if self._cancel is not None:
+                if isinstance(waiting, asyncio.Future):
+                    waiting.cancel()
+                waiting = run(coroutine.throw, self._cancel)
+            while True:
+                try:
+                    value = yield waiting
+                except BaseException as exc:  # a cancel, or the task closed
+                    waiting = run(coroutine.throw, exc)
+                else:
+                    waiting = run(coroutine.send, value)
+        except StopIteration:
+            return
+
+
 _EAGER: dict[str, Any] = {"eager_start": True} if sys.version_info >= (3, 12) else {}
+
+
+def _task_started_now(function: Callable[[], Coroutine[Any, Any, None]]) -> asyncio.Task[None]:
+    """A task for `function()`, run at once up to its first wait, whatever the Python."""
+    loop = asyncio.get_running_loop()
+    if sys.version_info >= (3, 12):
+        return asyncio.Task(function(), loop=loop, eager_start=True)
+    task = asyncio.Task(function(), loop=loop)
+    _start_now(loop, task)
+    return task
 
 
 def _start_now(loop: asyncio.AbstractEventLoop, task: asyncio.Task[None]) -> None:

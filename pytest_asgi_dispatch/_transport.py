@@ -2,10 +2,11 @@
 
 httpx's own `ASGITransport` runs the app to completion before it returns the
 response, so an endless stream (server-sent events) never returns. Here each request
-runs the app in a task of its own and the response is returned as soon as the app
-sends `http.response.start`; the body is read as the app sends it. The task starts at
-once (eagerly, see `Runtime.spawn_now`), so a plain app has answered before the transport
-looks, and the request costs no turn of the event loop.
+runs the app as a task of its own and the response is returned as soon as the app
+sends `http.response.start`; the body is read as the app sends it. The app starts at
+once, and a task is made for it only if it waits (see `Runtime.run_now`), so a plain app
+has answered before the transport looks, and the request costs no turn of the event
+loop and no task.
 
 An `_Exchange` has two sides: what the app calls (`receive`, `send`, with the checks a
 server makes), and what the transport reads (the response start, the body, the
@@ -28,7 +29,7 @@ from collections.abc import (
     Sequence,
 )
 from concurrent.futures import Future
-from functools import cache
+from functools import cache, partial
 from typing import Any, TypeVar, cast
 
 import anyio
@@ -397,7 +398,7 @@ class _Exchange:
         """Wait, within httpx's read timeout, for the app to send or return.
 
         Without yielding first: the app's task has run as far as it could (it started
-        at once, see `Runtime.spawn_now`), and a turn of the loop would resume the client's
+        at once, see `Runtime.run_now`), and a turn of the loop would resume the client's
         whole stack of calls once more than waking it does.
         """
         if self.started and not self.complete:  # a body the app streams
@@ -425,31 +426,6 @@ class _Exchange:
 
 def _nothing() -> None:
     """The cancel() of an exchange whose app has not started yet."""
-
-
-class _WholeBody:
-    """A response body the app has sent whole: one chunk, as httpx's `ByteStream` gives
-    it, from an iterator class rather than an async generator, which asyncio would
-    register and finalize on every request. Flavoured with the library's
-    `AsyncByteStream` (`ClientLibrary.flavour`)."""
-
-    __slots__ = ("_body",)
-
-    def __init__(self, body: bytes) -> None:
-        self._body: bytes | None = body
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self
-
-    async def __anext__(self) -> bytes:
-        body = self._body
-        if body is None:
-            raise StopAsyncIteration
-        self._body = None
-        return body
-
-    async def aclose(self) -> None:
-        pass
 
 
 class _AsyncResponseStream:
@@ -504,7 +480,6 @@ class _StreamingTransport:
         self._byte_stream = http.ByteStream
         self._async_byte_stream = http.AsyncByteStream
         self._response_stream = http.flavour(_AsyncResponseStream, http.AsyncByteStream)
-        self._whole_body = http.flavour(_WholeBody, http.AsyncByteStream)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if _asks_for_websocket(request):
@@ -519,7 +494,9 @@ class _StreamingTransport:
         else:
             start = await self._response_start(exchange)
         if exchange.returned:  # most responses: nothing left to stream
-            response_stream: Any = self._whole_body(exchange.whole_body())
+            # The library's own ByteStream, which its Response reads at once: the client
+            # then skips reading it, a turn of async iteration per response.
+            response_stream: Any = self._byte_stream(exchange.whole_body())
         else:
             response_stream = self._response_stream(exchange)
         response = self._response(
@@ -537,8 +514,8 @@ class _StreamingTransport:
         return exchange, await self._response_start(exchange)
 
     def _launch(self, request: httpx.Request, body: AsyncIterable[bytes]) -> _Exchange:
-        """Start the app on `request` in a task of its own, which runs at once until the
-        app first waits (see `Runtime.spawn_now`)."""
+        """Start the app on `request`, at once: it runs here until it first waits, then
+        on in a task of its own (see `Runtime.run_now`)."""
         runtime = self._runtime or self.runtime
         exchange = _Exchange(
             request,
@@ -554,7 +531,9 @@ class _StreamingTransport:
             app = app.route_in_place(scope)
         exchanges = self._exchanges
         exchanges.add(exchange)
-        exchange.cancel = runtime.spawn_now(lambda: exchange.run(app, scope, exchanges))
+        exchange.cancel = runtime.run_now(
+            lambda: exchange.run(app, scope, exchanges), _served_app(app)
+        )
         return exchange
 
     @staticmethod
@@ -613,6 +592,8 @@ class _StreamingTransport:
         for exchange in exchanges:
             exchange.leave()
         await _Exchange.end(exchanges)
+        if self._runtime is not None:
+            await self._runtime.aclose()
 
 
 class StreamingTransport(_StreamingTransport, httpx.AsyncBaseTransport):
@@ -762,6 +743,12 @@ def transports_for(
             http.flavour(_SyncStreamingTransport, http.BaseTransport),
         ),
     )
+
+
+def _served_app(app: ASGIApp) -> object:
+    """The mounted app a request reaches: behind a trace's observed serving of it too
+    (`Dispatcher.route_in_place`)."""
+    return app.args[-1] if app.__class__ is partial else app
 
 
 def _asks_for_websocket(request: httpx.Request) -> bool:

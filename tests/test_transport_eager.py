@@ -1,5 +1,6 @@
-"""What makes a request cheap, and must not change what an app sees: the app's task
-starts at once, the scope is routed in place, one deadline serves every wait."""
+"""What makes a request cheap, and must not change what an app sees: the app starts at
+once, in a task made only once it waits, the scope is routed in place, one deadline
+serves every wait."""
 
 from __future__ import annotations
 
@@ -88,6 +89,130 @@ async def test_an_app_entering_a_cancel_scope_before_it_waits_leaves_it_in_its_t
 
     async with dispatch({"/": app}) as client:
         assert (await client.get("/")).text == "ok"
+
+
+# A plain app runs without a task made for it; one that waits goes on in the task it
+# began in (the runtime's standby task).
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_plain_app_makes_no_task_yet_runs_as_a_task_other_than_the_callers() -> None:
+    tasks_seen: list[asyncio.Task[Any] | None] = []
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        tasks_seen.append(asyncio.current_task())
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    tasks_at_start = asyncio.all_tasks()
+    async with dispatch({"/": app}) as client:
+        await client.get("/")  # the runtime's standby task is made by the first request
+        tasks_before = asyncio.all_tasks()
+        for _ in range(3):
+            assert (await client.get("/")).text == "ok"
+        assert asyncio.all_tasks() == tasks_before
+    assert None not in tasks_seen
+    assert asyncio.current_task() not in tasks_seen
+    # No task was made for them: each ran as the same standby task, one after another.
+    assert tasks_seen[1] is tasks_seen[2] is tasks_seen[3]
+    assert asyncio.all_tasks() == tasks_at_start  # the standby went with the client
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_an_app_that_waits_goes_on_in_the_task_and_context_it_began_in() -> None:
+    seen: dict[str, Any] = {}
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        seen["first step"] = asyncio.current_task()
+        _request_var.set(scope["path"])
+        with anyio.CancelScope():  # left in the task it was entered in, or anyio raises
+            await asyncio.sleep(0)
+            await anyio.sleep(0.01)
+        seen["after the waits"] = asyncio.current_task()
+        body = _request_var.get().encode()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+    async with dispatch({"/": app}) as client:
+        assert (await client.get("/kept")).text == "/kept"
+        assert (await client.get("/again")).text == "/again"  # now in a task from the start
+
+    assert seen["first step"] is seen["after the waits"] is not asyncio.current_task()
+    assert _request_var.get() == ""
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_deadline_set_before_the_apps_first_wait_cancels_the_app_not_the_caller() -> None:
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        with anyio.move_on_after(0.01) as waited:
+            await anyio.sleep(10)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": str(waited.cancel_called).encode()})
+
+    with anyio.fail_after(5):
+        async with dispatch({"/": app}) as client:
+            assert (await client.get("/")).text == "True"
+            assert (await client.get("/")).text == "True"
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.parametrize("wait", ["a turn of the loop", "a timer"])
+async def test_an_app_cancelling_its_own_task_in_its_first_step_is_cancelled_at_its_wait(
+    wait: str,
+) -> None:
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        task.cancel()
+        try:
+            await asyncio.sleep(0 if wait == "a turn of the loop" else 5)
+        except asyncio.CancelledError:
+            outcome = b"cancelled at its wait"
+        else:
+            outcome = b"not cancelled"
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": outcome})
+
+    with anyio.fail_after(5):
+        async with dispatch({"/": app}) as client:
+            assert (await client.get("/")).text == "cancelled at its wait"
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_an_app_waiting_for_ever_from_its_first_step_is_cancelled_when_left() -> None:
+    ended = anyio.Event()
+
+    async def endless(scope: Scope, receive: Any, send: Any) -> None:
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await anyio.sleep_forever()
+        finally:
+            ended.set()
+
+    tasks_at_start = asyncio.all_tasks()
+    with anyio.fail_after(10):
+        async with dispatch({"/": endless}) as client, client.stream("GET", "/") as response:
+            assert response.status_code == 200
+        assert ended.is_set()
+    assert asyncio.all_tasks() == tasks_at_start
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_request_an_app_makes_to_the_same_client_in_its_first_step_is_served() -> None:
+    async def inner(scope: Scope, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"inner"})
+
+    async def outer(scope: Scope, receive: Any, send: Any) -> None:
+        answer = await client.get("/inner")  # the standby task is in use meanwhile
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"outer+" + answer.content})
+
+    async with dispatch({"/inner": inner, "/": outer}) as client:
+        for _ in range(2):
+            assert (await client.get("/")).text == "outer+inner"
 
 
 # The scope, routed in place.
