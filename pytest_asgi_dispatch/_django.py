@@ -71,6 +71,7 @@ _METHOD = "close_if_unusable_or_obsolete"  # what `close_old_connections` calls
 _serving = threading.local()  # on a thread serving calls: their depth, the connections spared
 
 _request = threading.local()  # on a thread serving requests: their depth, what they opened
+_opened_here = threading.local()  # on a thread that served a call: its connections
 _guest = threading.local()  # on a request's thread that serves calls: `here` is True
 # Whether Django serves the request of the context: from its `request_started` to its
 # `request_finished`, which Django sends in the request's context. Cheaper to read
@@ -107,9 +108,7 @@ class _Sparing:
             return
         if not _receivers:
             _connect_receivers()
-        from django.db import connections  # type: ignore[import-untyped]
-
-        for connection in connections.all(initialized_only=True):
+        for connection in _this_threads_connections():
             _spare(connection)
 
     def __exit__(
@@ -127,6 +126,25 @@ class _Sparing:
 
 
 _SPARING = _Sparing()
+
+
+def _this_threads_connections() -> list[Any]:
+    """The connections of this thread that Django's request signals would look at.
+
+    Asked of Django on the thread's first call (`connections.all(initialized_only=True)`
+    costs more than the rest of sparing), then kept by `connection_created`, which adds
+    those the thread connects later (one not connected yet needs no sparing:
+    `close_if_unusable_or_obsolete` does nothing on it). A connection put in place by
+    assignment after that (`connections[alias] = ...`) is not seen: Django's live
+    server does that on its own thread only.
+    """
+    try:
+        found: list[Any] = _opened_here.connections
+    except AttributeError:
+        from django.db import connections  # type: ignore[import-untyped]
+
+        found = _opened_here.connections = connections.all(initialized_only=True)
+    return found
 
 
 def _spare(connection: Any) -> None:
@@ -204,6 +222,9 @@ def _begin_request() -> None:
 
 
 def _connection_created(connection: Any, **kwargs: Any) -> None:
+    opened_here = getattr(_opened_here, "connections", None)  # None: not asked of Django yet
+    if opened_here is not None and connection not in opened_here:
+        opened_here.append(connection)
     if _spares_what_calls_open():
         _spare(connection)  # opened by the call: the test's thread keeps it, as the others
     elif getattr(_request, "depth", 0):

@@ -35,6 +35,7 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from pytest_asgi_dispatch import dispatch_sync
 from pytest_asgi_dispatch._client_library import ClientLibrary
+from pytest_asgi_dispatch._django import _close_for_real
 from pytest_asgi_dispatch._inline import _is_a_stock_flask_app
 from tests.djangoapp.models import Item
 
@@ -298,6 +299,33 @@ def test_djangos_request_signals_leave_the_tests_connection_alone(
         client.get(f"/shop/{view}/")
 
     assert close_checks == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("handler", [get_asgi_application, get_wsgi_application])
+def test_a_connection_a_thread_opens_after_its_first_call_is_spared_too(
+    handler: Any, close_checks: list[int]
+) -> None:
+    # A thread's connections are asked of Django on its first call, then kept up to date
+    # by `connection_created` (see `_django`): a thread of the test's own, to start anew.
+    errors: list[BaseException] = []
+
+    def calls_then_connects_then_calls_again() -> None:
+        try:
+            client.get("/shop/where/")  # no query: this thread has no connection yet
+            connections[DEFAULT_DB_ALIAS].ensure_connection()
+            client.get("/shop/where/")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            _close_for_real(connections[DEFAULT_DB_ALIAS])  # in-memory SQLite ignores close()
+
+    with dispatch_sync({"/shop": handler()}) as client:
+        thread = threading.Thread(target=calls_then_connects_then_calls_again)
+        thread.start()
+        thread.join()
+
+    assert (errors, close_checks) == ([], [])
 
 
 def flask_beside_django(*, in_front_of_django: bool) -> flask.Flask:
