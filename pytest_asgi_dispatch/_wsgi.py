@@ -7,8 +7,10 @@ Here the thread leaves each message and goes on: the loop is called once per bat
 a response that is over before the loop looks (most are) reaches the client whole, in
 one wake-up. A body streams as before, each chunk sent once it is produced, and the
 thread waits for the loop when it is `_BATCH_LIMIT` messages ahead (as a2wsgi's queue
-makes it). The rest is a2wsgi's own: the environ, `wsgi.input`, `start_response` and
-the loop over the body.
+makes it). A request body of stated length has its first message read on the loop
+before the thread starts, so that a body sent whole costs the thread no round trip. The
+rest is a2wsgi's own: the environ, `wsgi.input`, `start_response` and the loop over the
+body.
 """
 
 from __future__ import annotations
