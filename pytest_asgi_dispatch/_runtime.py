@@ -59,18 +59,16 @@ class Runtime:
     def spawn_now(self, function: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[], object]:
         """`spawn`, the task run at once up to its first wait on asyncio, whatever Python.
 
-        For a request's app: a plain app has responded before the transport looks, which
-        saves a turn of the event loop and, above all, suspending and resuming the whole
-        stack of the client's calls. Python 3.12+ does it itself (`eager_start`).
+        A plain app has then responded before the caller looks, which saves a turn of
+        the event loop and, above all, suspending and resuming the whole stack of the
+        caller's calls. Python 3.12+ does it itself (`eager_start`).
         """
         if self.is_trio:
             return self._spawn_on_trio(function)
-        return _task_started_now(function).cancel
+        return _task_started_now(function()).cancel
 
-    def run_now(
-        self, function: Callable[[], Coroutine[Any, Any, None]], app: object
-    ) -> Callable[[], object]:
-        """`spawn_now` for a request's app, without a task of its own unless it waits.
+    def run_now(self, coroutine: Coroutine[Any, Any, None], app: object) -> Callable[[], object]:
+        """`spawn_now` for a request's app, without a task made for it unless it waits.
 
         On asyncio, the coroutine's first step runs here, in a context of its own, with
         a task kept on standby as the current task (`_Standby`): what the app sees is
@@ -80,20 +78,22 @@ class Runtime:
         apps (by identity) that have waited once get `spawn_now`'s task from then on,
         since a takeover costs a little more than a task.
         """
-        if self.is_trio or id(app) in self._apps_that_wait:
-            return self.spawn_now(function)
-        standby = self._standby
-        if standby is None or not standby.is_ready():
-            if standby is not None and standby.in_use:  # a request made by a running app
-                return self.spawn_now(function)
-            standby = self._standby = _Standby()
-        cancel = standby.run(function())
-        if cancel is not None:  # it waits: the standby task is its own now
-            self._standby = None
-            if len(self._apps_that_wait) < _REMEMBERED_APPS:
-                self._apps_that_wait.add(id(app))
-            return cancel
-        return _nothing
+        if self.is_trio:
+            return self._spawn_on_trio(lambda: coroutine)
+        if id(app) in self._apps_that_wait:
+            return _task_started_now(coroutine).cancel
+        # Taken while it runs: a request the app makes meanwhile gets a standby of its own.
+        standby, self._standby = self._standby or _Standby(), None
+        cancel = standby.run(coroutine)
+        if cancel is None:
+            if self._standby is None and standby.is_idle():
+                self._standby = standby
+            else:
+                standby.retire_soon()
+            return _nothing
+        if len(self._apps_that_wait) < _REMEMBERED_APPS:
+            self._apps_that_wait.add(id(app))
+        return cancel
 
     async def aclose(self) -> None:
         """Let the standby task go (a task pending at the loop's end is an error)."""
@@ -256,17 +256,17 @@ class _Standby:
     its own; a cancel meant for the app meanwhile reaches the app at its wait.
     """
 
-    __slots__ = ("_job", "_loop", "_wake", "in_use", "task")
+    __slots__ = ("_job", "_loop", "_wake", "task")
 
     def __init__(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._wake: asyncio.Future[None] = self._loop.create_future()
         self._job: tuple[Coroutine[Any, Any, None], contextvars.Context, object] | None = None
-        self.in_use = False
-        self.task = _task_started_now(self._serve)  # parked at its wait, at once
+        self.task = _task_started_now(self._serve())  # parked at its wait, at once
 
-    def is_ready(self) -> bool:
-        return not (self.in_use or self._wake.done())
+    def is_idle(self) -> bool:
+        """Still parked, and for nobody yet (an app run here may have cancelled it)."""
+        return not self._wake.done()
 
     def run(self, coroutine: Coroutine[Any, Any, None]) -> Callable[[], object] | None:
         """Run `coroutine`'s first step here, as this task; None if it returned, else
@@ -277,15 +277,11 @@ class _Standby:
         if caller is not None:
             _leave_task(loop, caller)
         _enter_task(loop, task)
-        self.in_use = True
         try:
             waiting = context.run(coroutine.send, None)
-        except StopIteration:
-            return None
-        except asyncio.CancelledError:  # the app cancelled itself: as a task would end
+        except (StopIteration, asyncio.CancelledError):  # returned, or cancelled itself
             return None
         finally:
-            self.in_use = False
             _leave_task(loop, task)
             if caller is not None:
                 _enter_task(loop, caller)
@@ -304,6 +300,11 @@ class _Standby:
         else:
             assert self._job is not None
             await _Resumed(*self._job)
+
+    def retire_soon(self) -> None:
+        """End the task, if it is still idle, on the loop's next turn."""
+        if not self._wake.done():
+            self._wake.cancel()
 
     async def retire(self) -> None:
         """End the task, if it is still idle."""
@@ -352,12 +353,12 @@ class _Resumed:
 _EAGER: dict[str, Any] = {"eager_start": True} if sys.version_info >= (3, 12) else {}
 
 
-def _task_started_now(function: Callable[[], Coroutine[Any, Any, None]]) -> asyncio.Task[None]:
-    """A task for `function()`, run at once up to its first wait, whatever the Python."""
+def _task_started_now(coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    """A task for `coroutine`, run at once up to its first wait, whatever the Python."""
     loop = asyncio.get_running_loop()
     if sys.version_info >= (3, 12):
-        return asyncio.Task(function(), loop=loop, eager_start=True)
-    task = asyncio.Task(function(), loop=loop)
+        return asyncio.Task(coroutine, loop=loop, eager_start=True)
+    task = asyncio.Task(coroutine, loop=loop)
     _start_now(loop, task)
     return task
 

@@ -30,6 +30,7 @@ from collections.abc import (
 )
 from concurrent.futures import Future
 from functools import cache, partial
+from operator import itemgetter
 from typing import Any, TypeVar, cast
 
 import anyio
@@ -79,38 +80,29 @@ class _Exchange:
     transport calls: `response_start`, `read_some` (the body, then the outcome),
     `aclose`. The app's messages wait in a deque; `send` does not yield to the event
     loop unless the client has fallen `_BUFFERED_MESSAGES` behind, so a plain response
-    costs no task switch on Python 3.12+ (eager tasks) and one before. Both sides are one
+    costs no task switch. Both sides are one
     object, and events are made only when somebody has to wait: every request pays for
-    what is here.
+    what is here (its attributes' defaults are the class's, for the same reason).
     """
 
-    __slots__ = (
-        "_arrived",
-        "_body",
-        "_declared",
-        "_disconnect_told",
-        "_drained",
-        "_error",
-        "_is_head",
-        "_left",
-        "_next_body",
-        "_over",
-        "_raise_app_exceptions",
-        "_read_ahead",
-        "_request_complete",
-        "_returned",
-        "_runtime",
-        "_streaming",
-        "cancel",
-        "complete",
-        "debug",
-        "gone",
-        "http",
-        "messages",
-        "request",
-        "returned",
-        "started",
-    )
+    # What most requests never change, as class defaults, so that making an exchange
+    # sets only what every request has of its own.
+    _next_body: bytes | None = None
+    _request_complete = False
+    _streaming = False  # the client has waited for the body once
+    started = False  # the app sent `http.response.start`
+    complete = False  # and its last body
+    returned = False  # the app returned (or raised)
+    gone = False  # the client left
+    _disconnect_told = False  # the app received `http.disconnect` after that
+    _declared = -1  # the response's content-length, -1 if none to check
+    _left = -1  # how much of it is still to come
+    _error: Exception | None = None
+    _arrived: Waiter | None = None  # the client waits for a message
+    _drained: anyio.Event | None = None  # the app waits for the client to read
+    _over: anyio.Event | None = None  # the app waits for the response to be over
+    _returned: anyio.Event | None = None  # the client waits for the app to return
+    debug: ResponseDebug | None = None  # what the app disclosed for tests
 
     def __init__(
         self,
@@ -130,24 +122,8 @@ class _Exchange:
         # Bytes known up front arrive in one message; a streamed body chunk by chunk, each
         # as soon as it is produced (reading ahead would hold a chunk back until the next).
         self._read_ahead = read_ahead
-        self._next_body: bytes | None = None
-        self._request_complete = False
-        self._streaming = False  # the client has waited for the body once
         self.messages: deque[Message] = deque()
-        self.started = False  # the app sent `http.response.start`
-        self.complete = False  # and its last body
-        self.returned = False  # the app returned (or raised)
-        self.gone = False  # the client left
-        self._disconnect_told = False  # the app received `http.disconnect` after that
-        self._declared = -1  # the response's content-length, -1 if none to check
-        self._left = -1  # how much of it is still to come
-        self._error: Exception | None = None
-        self._arrived: Waiter | None = None  # the client waits for a message
-        self._drained: anyio.Event | None = None  # the app waits for the client to read
-        self._over: anyio.Event | None = None  # the app waits for the response to be over
-        self._returned: anyio.Event | None = None  # the client waits for the app to return
         self.cancel: Callable[[], object] = _nothing
-        self.debug: ResponseDebug | None = None  # what the app disclosed for tests
 
     # The app's side.
 
@@ -531,9 +507,7 @@ class _StreamingTransport:
             app = app.route_in_place(scope)
         exchanges = self._exchanges
         exchanges.add(exchange)
-        exchange.cancel = runtime.run_now(
-            lambda: exchange.run(app, scope, exchanges), _served_app(app)
-        )
+        exchange.cancel = runtime.run_now(exchange.run(app, scope, exchanges), _served_app(app))
         return exchange
 
     @staticmethod
@@ -752,15 +726,15 @@ def _served_app(app: ASGIApp) -> object:
 
 
 def _asks_for_websocket(request: httpx.Request) -> bool:
-    # Cheaper than `request.headers.get()`, which every plain request would pay for.
+    """Whether `request` asks to upgrade to a websocket; the header names looked through
+    in C, since every plain request asks."""
     headers = request.headers
     items = getattr(headers, "_list", None)  # (raw name, lowercased name, value)
     if items is None:
         items = [(name, name.lower(), value) for name, value in headers.raw]
-    for _, name, value in items:  # noqa: SIM110 (any() of a generator costs more)
-        if name == b"upgrade" and value.lower() == b"websocket":
-            return True
-    return False
+    if b"upgrade" not in map(_lowercased_name, items):
+        return False
+    return any(value.lower() == b"websocket" for _, name, value in items if name == b"upgrade")
 
 
 def _scope_headers(headers: httpx.Headers) -> list[tuple[bytes, bytes]]:
@@ -768,7 +742,12 @@ def _scope_headers(headers: httpx.Headers) -> list[tuple[bytes, bytes]]:
     items = getattr(headers, "_list", None)  # httpx keeps the lowercased names there
     if items is None:
         return [(name.lower(), value) for name, value in headers.raw]
-    return [(name, value) for _, name, value in items]
+    return list(map(_lowercased_name_and_value, items))
+
+
+# Of httpx's header items: (raw name, lowercased name, value).
+_lowercased_name = itemgetter(1)
+_lowercased_name_and_value = itemgetter(1, 2)
 
 
 class _PulledOnCallingThread:
