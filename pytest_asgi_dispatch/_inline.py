@@ -53,7 +53,8 @@ class Runner(Protocol):
     """Serves one request of a mount on the calling thread."""
 
     # Whether Django may serve the mount's requests, sending the request signals that
-    # would close the test's connections (`_django`): then each step spares them.
+    # would close the test's connections (`_django`): then each step spares them, and
+    # Django's renders are watched for (`_response_debug`).
     may_serve_django: bool
 
     def __call__(self, request: httpx.Request, scope: Scope, call: InlineCall) -> httpx.Response:
@@ -170,14 +171,16 @@ class Body(Protocol):
         """Let the app clean up after a client that left before the end."""
 
 
-def _begin() -> tuple[_handled.HandledError, ResponseDebug | None]:
-    """Open a request's `_handled` slot and debug record, in its context.
+def _begin(may_serve_django: bool) -> tuple[_handled.HandledError, ResponseDebug | None]:
+    """Open a request's `_handled` slot and, if Django may serve it, its debug record, in
+    its context: Django's renders are all a record takes on this path, and watching for
+    them costs a Flask request about 3 µs once Django's test instrumentation is loaded.
 
     `django_serving` is left as the caller's context has it: False, but for a Django
     request of the caller's own left open, which at worst spares the test's connections
     once more than needed.
     """
-    return _handled.recording().__enter__(), watching()
+    return _handled.recording().__enter__(), watching() if may_serve_django else None
 
 
 class InlineCall:
@@ -193,7 +196,7 @@ class InlineCall:
         self._context = contextvars.copy_context()
         # The `_handled` slot and Django's renders (`debug`) of this request, opened in its
         # context; the context is the request's own, so nothing needs closing afterwards.
-        self._slot, self.debug = self._context.run(_begin)
+        self._slot, self.debug = self._context.run(_begin, may_serve_django)
         self._observation: Observation | None = None  # while a trace observes it
         self._error: BaseException | None = None
         self._finished = False
@@ -433,7 +436,8 @@ def _is_a_stock_flask_app(wsgi: object) -> bool:
     Such an app sends its requests to its views, never to Django's handlers, so Django's
     request signals are not sent while it serves one, and sparing the test's connections
     from them (about 6 µs a request once Django's database layer is loaded, as it is in
-    a project that mounts Flask beside Django) would guard against nothing. A view that
+    a project that mounts Flask beside Django) would guard against nothing; nor are
+    Django's templates rendered, so its renders are not watched for either. A view that
     calls a mounted Django app over HTTP starts a request of its own, spared on its own.
     Any other WSGI app may be Django's handler or wrap it (WhiteNoise, a Flask app whose
     `wsgi_app` is a dispatching middleware): its requests are spared.
