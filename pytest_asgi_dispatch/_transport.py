@@ -575,6 +575,13 @@ class StreamingTransport(_StreamingTransport, httpx.AsyncBaseTransport):
 
     Exceptions the app raises propagate with their own type and traceback (or become
     a 500 with `raise_app_exceptions=False`). httpx2's is `transports_for("httpx2")[0]`.
+
+    Each request's app starts at once, within the client's call, in a context of its
+    own and as a task other than the caller's: a task kept on standby is the current
+    task (the one `asyncio.current_task()`, anyio's cancel scopes and `asyncio.timeout`
+    see), and goes on running the app should it wait. An app that answers without
+    waiting has no task made for it; unlike under a server, such requests, one after
+    another, see the same task object.
     """
 
     http = HTTPX
