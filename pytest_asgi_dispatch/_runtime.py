@@ -82,8 +82,11 @@ class Runtime:
             return self._spawn_on_trio(lambda: coroutine)
         if id(app) in self._apps_that_wait:
             return _task_started_now(coroutine).cancel
+        standby = self._standby
+        if standby is None or standby.loop is not asyncio.get_running_loop():
+            standby = _Standby()  # the first, or the first on this loop
         # Taken while it runs: a request the app makes meanwhile gets a standby of its own.
-        standby, self._standby = self._standby or _Standby(), None
+        self._standby = None
         cancel = standby.run(coroutine)
         if cancel is None:
             if self._standby is None and standby.is_idle():
@@ -256,11 +259,11 @@ class _Standby:
     its own; a cancel meant for the app meanwhile reaches the app at its wait.
     """
 
-    __slots__ = ("_job", "_loop", "_wake", "task")
+    __slots__ = ("_job", "_wake", "loop", "task")
 
     def __init__(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._wake: asyncio.Future[None] = self._loop.create_future()
+        self.loop = asyncio.get_running_loop()
+        self._wake: asyncio.Future[None] = self.loop.create_future()
         self._job: tuple[Coroutine[Any, Any, None], contextvars.Context, object] | None = None
         self.task = _task_started_now(self._serve())  # parked at its wait, at once
 
@@ -271,7 +274,7 @@ class _Standby:
     def run(self, coroutine: Coroutine[Any, Any, None]) -> Callable[[], object] | None:
         """Run `coroutine`'s first step here, as this task; None if it returned, else
         the task's cancel(), the task now running it."""
-        loop, task = self._loop, self.task
+        loop, task = self.loop, self.task
         context = contextvars.copy_context()
         caller = _current_task(loop)
         if caller is not None:

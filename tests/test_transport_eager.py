@@ -215,6 +215,29 @@ async def test_a_request_an_app_makes_to_the_same_client_in_its_first_step_is_se
             assert (await client.get("/")).text == "outer+inner"
 
 
+def test_a_transport_left_open_serves_an_app_that_waits_on_the_next_event_loop() -> None:
+    async def waits_when_asked(scope: Scope, receive: Any, send: Any) -> None:
+        if scope["path"] == "/wait":
+            await asyncio.sleep(0)
+        await plain(scope, receive, send)
+
+    transport = StreamingTransport(waits_when_asked)
+
+    async def get(path: str) -> str:
+        client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+        return (await client.get(path)).text  # left open: the transport keeps its standby
+
+    def on_a_loop_closed_without_cancelling_its_tasks(path: str) -> str:
+        loop = asyncio.new_event_loop()
+        try:
+            return loop.run_until_complete(get(path))
+        finally:
+            loop.close()
+
+    assert on_a_loop_closed_without_cancelling_its_tasks("/now") == "/now"
+    assert on_a_loop_closed_without_cancelling_its_tasks("/wait") == "/wait"
+
+
 # The scope, routed in place.
 
 
