@@ -306,13 +306,13 @@ class _Standby:
 
     def retire_soon(self) -> None:
         """End the task, if it is still idle, on the loop's next turn."""
-        if not self._wake.done():
+        if self.is_idle():
             self._wake.cancel()
 
     async def retire(self) -> None:
         """End the task, if it is still idle."""
-        if not self._wake.done():
-            self._wake.cancel()
+        if self.is_idle():
+            self.retire_soon()
             await asyncio.wait([self.task])
 
 
@@ -359,10 +359,9 @@ _EAGER: dict[str, Any] = {"eager_start": True} if sys.version_info >= (3, 12) el
 def _task_started_now(coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
     """A task for `coroutine`, run at once up to its first wait, whatever the Python."""
     loop = asyncio.get_running_loop()
-    if sys.version_info >= (3, 12):
-        return asyncio.Task(coroutine, loop=loop, eager_start=True)
-    task = asyncio.Task(coroutine, loop=loop)
-    _start_now(loop, task)
+    task = asyncio.Task(coroutine, loop=loop, **_EAGER)
+    if not _EAGER:
+        _start_now(loop, task)
     return task
 
 
