@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["DeclaredLength", "as_bytes", "declared_length", "length_error"]
+__all__ = ["DeclaredLength", "as_bytes", "declared_length", "left_after", "length_error"]
 
 # Responses that carry no body whatever their `content-length` says (RFC 9110 6.4.1).
 _BODILESS_STATUSES = (204, 304)
@@ -50,9 +50,7 @@ class DeclaredLength:
 
     def take(self, size: int, *, more_body: bool) -> None:
         """Count `size` bytes of the body; raise once it is longer, or ends shorter."""
-        self.left -= size
-        if self.left < 0 or (not more_body and self.left):
-            raise length_error(self._declared, self.left)
+        self.left = left_after(self._declared, self.left, size, more_body=more_body)
 
 
 def declared_length(status: int, headers: Iterable[tuple[bytes, bytes]], *, is_head: bool) -> int:
@@ -65,6 +63,16 @@ def declared_length(status: int, headers: Iterable[tuple[bytes, bytes]], *, is_h
             if name.lower() == b"content-length":
                 return int(value) if value.isdigit() else -1
     return -1
+
+
+def left_after(declared: int, left: int, size: int, *, more_body: bool) -> int:
+    """What is left of a body of `declared` bytes once `size` more came, `left` to come
+    before: the plain-int form of `DeclaredLength.take`. Raises once the body is longer,
+    or ends shorter."""
+    left -= size
+    if left < 0 or (left and not more_body):
+        raise length_error(declared, left)
+    return left
 
 
 def length_error(declared: int, left: int) -> RuntimeError:

@@ -39,7 +39,7 @@ from anyio.from_thread import BlockingPortal
 
 from ._client_library import HTTPX, ClientLibrary
 from ._inline import InlinePath
-from ._response_checks import as_bytes, declared_length, length_error
+from ._response_checks import as_bytes, declared_length, left_after
 from ._response_debug import DEBUG_EXTENSION, ResponseDebug, expose, watching
 from ._routing import Dispatcher
 from ._runtime import ClientDisconnected, Runtime, Waiter
@@ -201,9 +201,7 @@ class _Exchange:
                 message = {**message, "body": body}
             more_body = message.get("more_body", False)
             if self._declared >= 0:  # `body` may be absent: Django's last message
-                left = self._left = self._left - len(body)
-                if left < 0 or (left and not more_body):
-                    raise length_error(self._declared, left)
+                self._left = left_after(self._declared, self._left, len(body), more_body=more_body)
             if not more_body:
                 self.complete = True
                 if self._over is not None:
