@@ -136,12 +136,6 @@ class Dispatcher:
         serving of the route, the trace keeping a copy of the scope as received.
         """
         observer = self.observer
-        if observer is None and not self._by_host and not scope["root_path"]:
-            # The common case first: one level, routed by path, nothing to strip.
-            route = self._path_routes.get(scope["path"])
-            if route is not None and route.app.__class__ is not Dispatcher:
-                _enter(route, scope)
-                return route.app
         if observer is not None:
             route = self.route_for(scope)
             if route is None:
